@@ -1,0 +1,121 @@
+package bridge
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+)
+
+// reqInfo collects what a request log line reports; handlers fill it in.
+type reqInfo struct {
+	eventID, resource, action, companyID, topic string
+	status                                      int
+	code                                        string
+	err                                         error
+}
+
+const infoKey = "bridge.info"
+
+func infoOf(c echo.Context) *reqInfo {
+	if i, ok := c.Get(infoKey).(*reqInfo); ok {
+		return i
+	}
+	i := &reqInfo{}
+	c.Set(infoKey, i)
+	return i
+}
+
+// requestIDs makes request ids unique per process and cheap: a random
+// prefix fixed at start and a counter.
+var (
+	idPrefix = func() string {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		return hex.EncodeToString(b)
+	}()
+	idCounter atomic.Uint64
+)
+
+func newRequestID() string {
+	return idPrefix + "-" + strconv.FormatUint(idCounter.Add(1), 10)
+}
+
+// validRequestID accepts a caller's X-Request-Id only when it is short and
+// printable, so it cannot forge log lines.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// requestLog sets the request id, attaches a child logger to the request
+// context, and writes one log line per request once it is answered.
+func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		req := c.Request()
+		rid := req.Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(rid) {
+			rid = newRequestID()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, rid)
+		l := s.log.With().Str("request_id", rid).Logger()
+		c.SetRequest(req.WithContext(l.WithContext(req.Context())))
+		info := infoOf(c)
+		s.metrics.inFlight.Inc()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // the error handler writes the response and fills info
+		}
+		s.metrics.inFlight.Dec()
+		status := c.Response().Status
+		latency := time.Since(start)
+		path := c.Path()
+		if path == "" {
+			path = "unmatched"
+		}
+		s.metrics.observe(path, info, status, latency)
+		if path == "/metrics" || path == "/healthz" || path == "/readyz" {
+			if status < 500 || path == "/metrics" {
+				return nil // probes and scrapes would drown the log
+			}
+		}
+		ev := l.Info()
+		switch {
+		case status >= 500:
+			ev = l.Error()
+		case status >= 400:
+			ev = l.Warn()
+		}
+		ev = ev.Str("method", req.Method).Str("path", req.URL.Path).Int("status", status).
+			Float64("latency_ms", float64(latency.Microseconds())/1000).Str("remote", req.RemoteAddr)
+		addStr(ev, "event_id", info.eventID)
+		addStr(ev, "resource", info.resource)
+		addStr(ev, "action", info.action)
+		addStr(ev, "company_id", info.companyID)
+		addStr(ev, "topic", info.topic)
+		addStr(ev, "error", info.code)
+		if info.err != nil {
+			ev = ev.AnErr("cause", info.err)
+		}
+		ev.Msg("request")
+		return nil
+	}
+}
+
+func addStr(ev *zerolog.Event, k, v string) {
+	if v != "" {
+		ev.Str(k, v)
+	}
+}

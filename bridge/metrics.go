@@ -1,0 +1,150 @@
+package bridge
+
+import (
+	"errors"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// latencyBuckets resolve 1 ms at the low end, where a healthy bridge lives,
+// and reach the marketplace's 30 s timeout at the top.
+var latencyBuckets = []float64{
+	0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03,
+	0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+}
+
+// Metrics are the server's Prometheus metrics, in a registry of its own so
+// that several servers in one process (tests) do not collide.
+type Metrics struct {
+	Registry       *prometheus.Registry
+	requests       *prometheus.CounterVec
+	requestSeconds *prometheus.HistogramVec
+	publishSeconds prometheus.Histogram
+	published      *prometheus.CounterVec
+	publishErrors  *prometheus.CounterVec
+	quarantined    *prometheus.CounterVec
+	authFailures   *prometheus.CounterVec
+	inFlight       prometheus.Gauge
+}
+
+func newMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_bridge_requests_total",
+			Help: "HTTP requests by route, resource, action and status code.",
+		}, []string{"route", "resource", "action", "code"}),
+		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "webhook_bridge_request_duration_seconds",
+			Help:    "Time from request received to response written, by route.",
+			Buckets: latencyBuckets,
+		}, []string{"route"}),
+		publishSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "webhook_bridge_kafka_publish_duration_seconds",
+			Help:    "Time Kafka took to acknowledge a record (acks=all), including failures.",
+			Buckets: latencyBuckets,
+		}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_bridge_records_published_total",
+			Help: "Records acknowledged by Kafka, by topic.",
+		}, []string{"topic"}),
+		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_bridge_publish_errors_total",
+			Help: "Records Kafka did not acknowledge in time (answered 503), by topic.",
+		}, []string{"topic"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_bridge_quarantined_total",
+			Help: "Bodies written to the quarantine topic, by reason.",
+		}, []string{"reason"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_bridge_auth_failures_total",
+			Help: "Deliveries refused with 401, by reason.",
+		}, []string{"reason"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "webhook_bridge_requests_in_flight",
+			Help: "Requests being served.",
+		}),
+	}
+	m.Registry.MustRegister(m.requests, m.requestSeconds, m.publishSeconds, m.published,
+		m.publishErrors, m.quarantined, m.authFailures, m.inFlight,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo())
+	return m
+}
+
+// Metrics returns the server's metrics registry, for the caller to add its
+// own collectors (such as the Kafka writer's).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+func (m *Metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+func (m *Metrics) observe(route string, info *reqInfo, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, info.resource, info.action, strconv.Itoa(status)).Inc()
+	m.requestSeconds.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// Version and Commit are set at build time with -ldflags "-X"; Version falls
+// back to the module version recorded by the go command.
+var (
+	Version = ""
+	Commit  = ""
+)
+
+// BuildInfo returns the version, the commit and the Go version of this
+// binary, with sane values for a plain `go build`.
+func BuildInfo() (version, commit, goVersion string) {
+	version, commit, goVersion = Version, Commit, "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if version == "" && bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && commit == "" {
+				commit = s.Value
+			}
+		}
+	}
+	if version == "" {
+		version = "(devel)"
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	return version, commit, goVersion
+}
+
+func buildInfo() prometheus.Collector {
+	v, c, g := BuildInfo()
+	g2 := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "webhook_bridge_build_info",
+		Help:        "Build information; always 1.",
+		ConstLabels: prometheus.Labels{"version": v, "commit": c, "goversion": g},
+	})
+	g2.Set(1)
+	return g2
+}
+
+// AuthFailure is an authentication error with a short reason, used as the
+// metric label and in the log; it never holds a presented secret.
+type AuthFailure struct {
+	Reason string // e.g. "missing_credentials", "invalid_token", "expired_token"
+}
+
+func (e *AuthFailure) Error() string { return "authentication failed: " + e.Reason }
+
+func authReason(err error) string {
+	var af *AuthFailure
+	if errors.As(err, &af) {
+		return af.Reason
+	}
+	return "invalid"
+}

@@ -1,0 +1,50 @@
+package bridge
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// routes lists the whole HTTP API.
+func (s *Server) routes() {
+	s.e.Use(s.requestLog)
+	s.e.POST("/webhooks", s.handleWebhook(), s.authenticate)
+	s.e.GET("/healthz", handleHealthz)
+	s.e.GET("/readyz", s.handleReadyz)
+	s.e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	if s.opts.Routes != nil {
+		s.opts.Routes(s.e)
+	}
+}
+
+func handleHealthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(c echo.Context) error {
+	if s.draining.Load() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "shutting down"})
+	}
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(); err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// authenticate runs the Authenticator before anything reads the body: an
+// unauthenticated delivery is written nowhere.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.opts.Auth == nil {
+			return next(c)
+		}
+		if err := s.opts.Auth.Authenticate(c.Request()); err != nil {
+			s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+			return &Error{Kind: KindUnauthorized, Code: "unauthorized", Message: "missing or invalid credentials", Err: err}
+		}
+		return next(c)
+	}
+}

@@ -1,0 +1,89 @@
+// Package bridge is the HTTP side of webhook-bridge: the echo server, its
+// routes, delivery authentication, body limits, envelope validation and
+// routing through the topics catalog, CloudEvents encoding, the mapping of
+// errors to status codes, request logging and metrics. It never talks to
+// Kafka directly: it hands records to a Publisher.
+package bridge
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
+)
+
+// Authenticator decides whether a delivery may be written anywhere. It is
+// safe for concurrent use.
+type Authenticator interface {
+	// Authenticate returns nil for a valid delivery, else an error whose text
+	// says why without repeating any presented secret.
+	Authenticate(r *http.Request) error
+	// Challenge is the WWW-Authenticate value of a 401, "" for none.
+	Challenge() string
+}
+
+// Options configure a Server. Zero values take the documented defaults.
+type Options struct {
+	// Naming gives the Kafka topic names.
+	Naming topics.Naming
+	// MaxBodyBytes is the largest accepted body (default 1 MiB).
+	MaxBodyBytes int64
+	// PublishTimeout bounds waiting for Kafka's acknowledgement
+	// (default 10 s, well under the marketplace's 30 s).
+	PublishTimeout time.Duration
+	// RetryAfter is the Retry-After of a 503 (default 5 s).
+	RetryAfter time.Duration
+	// Ready reports whether Kafka and the topics are usable; nil means
+	// always ready.
+	Ready func() error
+	// Index finds the company of events whose payload names none; may be nil.
+	Index topics.CompanyIndex
+	// Auth authenticates deliveries; nil accepts every delivery.
+	Auth Authenticator
+	// Routes adds more routes (such as an OAuth2 token endpoint) to the
+	// server; may be nil.
+	Routes func(e *echo.Echo)
+}
+
+func (o *Options) defaults() {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = 10 * time.Second
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 5 * time.Second
+	}
+}
+
+// Server is the bridge's HTTP handler.
+type Server struct {
+	e        *echo.Echo
+	pub      Publisher
+	opts     Options
+	log      zerolog.Logger
+	draining atomic.Bool
+	metrics  *Metrics
+}
+
+// NewServer builds the HTTP handler. pub receives every record to write.
+func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
+	opts.defaults()
+	s := &Server{e: echo.New(), pub: pub, opts: opts, log: log, metrics: newMetrics()}
+	s.e.HideBanner, s.e.HidePort = true, true
+	s.e.HTTPErrorHandler = s.httpError
+	s.routes()
+	return s
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+
+// Drain marks the server as shutting down: /readyz answers 503 from now on so
+// load balancers stop sending, while requests keep being served.
+func (s *Server) Drain() { s.draining.Store(true) }

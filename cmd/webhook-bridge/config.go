@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/rs/zerolog"
+
+	"github.com/webhook-bridge/webhook-bridge/bridge"
+	"github.com/webhook-bridge/webhook-bridge/topics"
+)
+
+// envPrefix is the prefix of every environment variable the binary reads.
+const envPrefix = "BRIDGE"
+
+// Config is every setting, read from BRIDGE_* environment variables. Its tags
+// are the documentation: `--help` prints them.
+type Config struct {
+	HTTPAddr          string        `envconfig:"HTTP_ADDR" default:":8080" desc:"address the HTTP server listens on"`
+	KafkaBrokers      []string      `envconfig:"KAFKA_BROKERS" desc:"comma-separated Kafka bootstrap brokers, host:port (required by serve, topics, tail)"`
+	KafkaTLS          bool          `envconfig:"KAFKA_TLS" default:"false" desc:"use TLS to the brokers"`
+	KafkaTLSCAFile    string        `envconfig:"KAFKA_TLS_CA_FILE" desc:"PEM file of CAs to trust for the brokers (default: the system's)"`
+	KafkaTLSCertFile  string        `envconfig:"KAFKA_TLS_CERT_FILE" desc:"PEM client certificate for mutual TLS to the brokers"`
+	KafkaTLSKeyFile   string        `envconfig:"KAFKA_TLS_KEY_FILE" desc:"PEM key of the client certificate"`
+	KafkaSASL         string        `envconfig:"KAFKA_SASL_MECHANISM" desc:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: none)"`
+	KafkaSASLUser     string        `envconfig:"KAFKA_SASL_USERNAME" desc:"SASL username"`
+	KafkaSASLPassword string        `envconfig:"KAFKA_SASL_PASSWORD" desc:"SASL password (secret)"`
+	TopicPrefix       string        `envconfig:"TOPIC_PREFIX" default:"appdirect." desc:"prefix of every topic name"`
+	TopicPartitions   int           `envconfig:"TOPIC_PARTITIONS" default:"6" desc:"partitions of each topic made by topics create (changing it later moves companies between partitions)"`
+	TopicReplication  int           `envconfig:"TOPIC_REPLICATION" default:"3" desc:"replication factor of each topic made by topics create (1 for a single local broker)"`
+	MaxBodyBytes      int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted webhook body; larger ones get 413"`
+	PublishTimeout    time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"10s" desc:"how long a request waits for Kafka's acks=all before answering 503 (keep well under the marketplace's 30s)"`
+	BatchTimeout      time.Duration `envconfig:"KAFKA_BATCH_TIMEOUT" default:"2ms" desc:"how long the writer waits to fill a batch"`
+	BatchSize         int           `envconfig:"KAFKA_BATCH_SIZE" default:"100" desc:"most records per batch"`
+	ReadHeaderTimeout time.Duration `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read request headers (cuts off slow clients)"`
+	ReadTimeout       time.Duration `envconfig:"HTTP_READ_TIMEOUT" default:"15s" desc:"time to read a whole request"`
+	WriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"30s" desc:"time to answer a request once its headers are read (above PUBLISH_TIMEOUT)"`
+	IdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"120s" desc:"how long an idle keep-alive connection stays open"`
+	MaxHeaderBytes    int           `envconfig:"HTTP_MAX_HEADER_BYTES" default:"65536" desc:"largest accepted request header block"`
+	ShutdownGrace     time.Duration `envconfig:"SHUTDOWN_GRACE" default:"5s" desc:"after SIGTERM, how long to keep accepting requests while readiness reports 503"`
+	ShutdownTimeout   time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"after SIGTERM, the most time until exit, grace included"`
+	LogLevel          string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	DevKafkaAddr      string        `envconfig:"DEV_KAFKA_ADDR" default:"127.0.0.1:9092" desc:"dev only: address of the embedded in-memory broker"`
+}
+
+// loadConfig reads the environment.
+func loadConfig() (Config, error) {
+	var c Config
+	if err := envconfig.Process(envPrefix, &c); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	if _, err := zerolog.ParseLevel(strings.ToLower(c.LogLevel)); err != nil || c.LogLevel == "" {
+		return c, fmt.Errorf("configuration: BRIDGE_LOG_LEVEL %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	switch {
+	case c.MaxBodyBytes <= 0:
+		return c, fmt.Errorf("configuration: BRIDGE_MAX_BODY_BYTES must be positive")
+	case c.PublishTimeout <= 0 || c.PublishTimeout >= 30*time.Second:
+		return c, fmt.Errorf("configuration: BRIDGE_PUBLISH_TIMEOUT must be above 0 and below the marketplace's 30s timeout, got %s", c.PublishTimeout)
+	case c.WriteTimeout <= c.PublishTimeout:
+		return c, fmt.Errorf("configuration: BRIDGE_HTTP_WRITE_TIMEOUT (%s) must exceed BRIDGE_PUBLISH_TIMEOUT (%s)", c.WriteTimeout, c.PublishTimeout)
+	case c.ShutdownGrace >= c.ShutdownTimeout:
+		return c, fmt.Errorf("configuration: BRIDGE_SHUTDOWN_GRACE (%s) must be shorter than BRIDGE_SHUTDOWN_TIMEOUT (%s)", c.ShutdownGrace, c.ShutdownTimeout)
+	}
+	return c, nil
+}
+
+// kafka returns the Kafka connection settings, checked.
+func (c Config) kafka() (topics.KafkaConfig, error) {
+	kc := topics.KafkaConfig{
+		Brokers: c.KafkaBrokers, TLS: c.KafkaTLS, TLSCAFile: c.KafkaTLSCAFile,
+		TLSCertFile: c.KafkaTLSCertFile, TLSKeyFile: c.KafkaTLSKeyFile,
+		SASLMechanism: c.KafkaSASL, SASLUsername: c.KafkaSASLUser, SASLPassword: c.KafkaSASLPassword,
+	}
+	if len(kc.Brokers) == 0 {
+		return kc, fmt.Errorf("BRIDGE_KAFKA_BROKERS is not set: name the Kafka brokers, e.g. BRIDGE_KAFKA_BROKERS=127.0.0.1:9092 (or run `webhook-bridge dev` for an in-memory broker)")
+	}
+	if err := kc.Validate(); err != nil {
+		return kc, fmt.Errorf("configuration: %w", err)
+	}
+	if kc.SASLMechanism != "" && (kc.SASLUsername == "" || kc.SASLPassword == "") {
+		return kc, fmt.Errorf("configuration: BRIDGE_KAFKA_SASL_MECHANISM needs BRIDGE_KAFKA_SASL_USERNAME and BRIDGE_KAFKA_SASL_PASSWORD")
+	}
+	return kc, nil
+}
+
+func (c Config) naming() topics.Naming { return topics.Naming{Prefix: c.TopicPrefix} }
+
+func (c Config) writer(kc topics.KafkaConfig) topics.WriterConfig {
+	return topics.WriterConfig{
+		Kafka: kc, BatchTimeout: c.BatchTimeout, BatchSize: c.BatchSize,
+		MaxRecordBytes: c.maxRecordBytes(), WriteTimeout: c.PublishTimeout,
+	}
+}
+
+// maxRecordBytes leaves room for the CloudEvents attributes and headers
+// around the largest accepted body.
+func (c Config) maxRecordBytes() int64 { return max(c.MaxBodyBytes+64<<10, topics.DefaultMaxRecordBytes) }
+
+func (c Config) topicSpec() topics.TopicSpec {
+	return topics.TopicSpec{Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplication, MaxMessageBytes: c.maxRecordBytes()}
+}
+
+func (c Config) serverOptions() bridge.Options {
+	return bridge.Options{Naming: c.naming(), MaxBodyBytes: c.MaxBodyBytes, PublishTimeout: c.PublishTimeout}
+}
+
+// printEnv writes the table of environment variables with their defaults.
+func printEnv(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tTYPE\tDEFAULT\tDESCRIPTION")
+	_ = envconfig.Usagef(envPrefix, &Config{}, tw,
+		"{{range .}}{{usage_key .}}\t{{usage_type .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
+	tw.Flush()
+}

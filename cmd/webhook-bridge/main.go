@@ -1,0 +1,112 @@
+// Command webhook-bridge receives AppDirect marketplace webhooks over HTTP and
+// publishes each one to a Kafka topic named after its resource, keyed by
+// company. See README.md for the contract and every setting.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/webhook-bridge/webhook-bridge/bridge"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "webhook-bridge:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+const usage = `webhook-bridge receives AppDirect marketplace webhooks and publishes each to a
+Kafka topic per resource, keyed by company, answering 2xx only after acks=all.
+
+Usage:
+  webhook-bridge serve                 serve webhooks (needs BRIDGE_KAFKA_BROKERS)
+  webhook-bridge dev                   serve with an embedded in-memory broker (data is lost on exit)
+  webhook-bridge topics create         create every topic (idempotent)
+  webhook-bridge topics list           show every topic and its partitions
+  webhook-bridge tail [flags]          print records as JSON lines (see tail --help)
+  webhook-bridge version               print version, commit and Go version
+
+Every command reads its settings from the environment:
+
+`
+
+// run is the whole program; main only maps its error to an exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		printEnv(stderr)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	if cmd == "help" || cmd == "-h" || cmd == "--help" || cmd == "-help" {
+		fmt.Fprint(stdout, usage)
+		printEnv(stdout)
+		return nil
+	}
+	if cmd == "version" {
+		v, c, g := bridge.BuildInfo()
+		fmt.Fprintf(stdout, "webhook-bridge %s (commit %s, %s)\n", v, c, g)
+		return nil
+	}
+	for _, a := range rest {
+		if a == "-h" || a == "--help" || a == "-help" {
+			return commandHelp(cmd, stdout)
+		}
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log, nil)
+	case "dev":
+		return dev(ctx, cfg, log, stdout)
+	case "topics":
+		return topicsCmd(ctx, cfg, rest, stdout)
+	case "tail":
+		return tailCmd(ctx, cfg, rest, stdout, stderr)
+	default:
+		return fmt.Errorf("unknown command %q (try --help)", cmd)
+	}
+}
+
+func commandHelp(cmd string, w io.Writer) error {
+	switch cmd {
+	case "tail":
+		fs, _ := tailFlags(io.Discard)
+		fmt.Fprintln(w, "Usage: webhook-bridge tail [flags]\n\nPrints records as JSON lines, filtering on headers without decoding values.\n\nFlags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	case "topics":
+		fmt.Fprintln(w, "Usage: webhook-bridge topics create|list")
+	default:
+		fmt.Fprint(w, usage)
+	}
+	fmt.Fprintln(w, "\nEnvironment:")
+	printEnv(w)
+	return nil
+}
+
+func newLogger(cfg Config, w io.Writer) zerolog.Logger {
+	lvl, _ := zerolog.ParseLevel(strings.ToLower(cfg.LogLevel))
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	return zerolog.New(w).Level(lvl).With().Timestamp().Str("service", "webhook-bridge").Logger()
+}

@@ -1,0 +1,193 @@
+package topics
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Envelope is a parsed AppDirect webhook notification. The raw body stays the
+// source of truth: Content and Raw point into it and are never re-encoded.
+type Envelope struct {
+	// ID is the notification's uuid.
+	ID string
+	// Timestamp is when the event happened; zero when the body has none.
+	Timestamp time.Time
+	// Type is resource.type exactly as sent.
+	Type string
+	// ResourceUUID is resource.uuid ("" when absent).
+	ResourceUUID string
+	// URL is resource.url ("" when absent).
+	URL string
+	// Content is the raw resource.content value; nil when absent or null.
+	// It is usually an object; anything else is kept but names no company.
+	Content []byte
+	// Action is resourceAction exactly as sent.
+	Action string
+	// Raw is the whole body.
+	Raw []byte
+}
+
+// Error codes of ParseEnvelope, used as the "error" header of quarantined
+// records and in HTTP error bodies.
+const (
+	CodeInvalidJSON         = "invalid_json"
+	CodeInvalidEnvelope     = "invalid_envelope"
+	CodeUnknownResource     = "unknown_resource"
+	CodeUnsupportedAction   = "unsupported_action"
+	maxIDLength             = 256
+	maxTimestampMillisAbove = 1 << 53
+)
+
+// EnvelopeError says why a body is not a usable webhook notification.
+type EnvelopeError struct {
+	// Code is CodeInvalidJSON or CodeInvalidEnvelope.
+	Code string
+	// Detail is a sentence for humans.
+	Detail string
+}
+
+func (e *EnvelopeError) Error() string { return e.Code + ": " + e.Detail }
+
+func envelopeErr(format string, args ...any) *EnvelopeError {
+	return &EnvelopeError{Code: CodeInvalidEnvelope, Detail: fmt.Sprintf(format, args...)}
+}
+
+// ParseEnvelope checks that body is a single, well-formed JSON object of the
+// marketplace's envelope shape and returns its fields. Unknown keys are
+// allowed. On error the returned Envelope still carries whatever was read
+// (ID in particular), so the caller can label what it quarantines.
+func ParseEnvelope(body []byte) (Envelope, error) {
+	env := Envelope{Raw: body}
+	if err := validJSON(body); err != nil {
+		return env, &EnvelopeError{Code: CodeInvalidJSON, Detail: "body is not valid JSON: " + err.Error()}
+	}
+	if b := body[skipWS(body, 0)]; b != '{' {
+		return env, envelopeErr("body is a JSON %s, not an object", kindOf(b))
+	}
+	var (
+		resource, ts []byte
+		err          error
+		seenID       bool
+		seenAction   bool
+	)
+	members(body, func(k, v []byte) bool {
+		switch string(k) {
+		case "uuid":
+			seenID = true
+			env.ID, err = stringField("uuid", v)
+		case "timestamp":
+			ts = v
+		case "resource":
+			resource = v
+		case "resourceAction":
+			seenAction = true
+			env.Action, err = stringField("resourceAction", v)
+		}
+		return err == nil
+	})
+	if err != nil {
+		return env, err
+	}
+	if resource == nil || string(resource) == "null" {
+		return env, envelopeErr("resource is missing")
+	}
+	if resource[0] != '{' {
+		return env, envelopeErr("resource is a JSON %s, not an object", kindOf(resource[0]))
+	}
+	var seenType bool
+	members(resource, func(k, v []byte) bool {
+		switch string(k) {
+		case "type":
+			seenType = true
+			env.Type, err = stringField("resource.type", v)
+		case "uuid":
+			env.ResourceUUID, err = optionalString("resource.uuid", v)
+		case "url":
+			env.URL, err = optionalString("resource.url", v)
+		case "content":
+			if string(v) != "null" {
+				env.Content = v
+			}
+		}
+		return err == nil
+	})
+	switch {
+	case err != nil:
+		return env, err
+	case !seenID || env.ID == "":
+		return env, envelopeErr("uuid is missing or empty")
+	case !seenType || env.Type == "":
+		return env, envelopeErr("resource.type is missing or empty")
+	case !seenAction || env.Action == "":
+		return env, envelopeErr("resourceAction is missing or empty")
+	case len(env.ID) > maxIDLength:
+		return env, envelopeErr("uuid is longer than %d bytes", maxIDLength)
+	}
+	if ts != nil && string(ts) != "null" {
+		if env.Timestamp, err = parseMillis(ts); err != nil {
+			return env, err
+		}
+	}
+	return env, nil
+}
+
+func kindOf(first byte) string {
+	switch first {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	default:
+		return "number"
+	}
+}
+
+// stringField decodes a required string member.
+func stringField(name string, v []byte) (string, error) {
+	if len(v) == 0 || v[0] != '"' {
+		return "", envelopeErr("%s must be a string, got a JSON %s", name, kindOf(v[0]))
+	}
+	s, ok := decodeString(v)
+	if !ok {
+		return "", envelopeErr("%s is not a valid string", name)
+	}
+	return s, nil
+}
+
+// optionalString decodes a string member that may be null.
+func optionalString(name string, v []byte) (string, error) {
+	if string(v) == "null" {
+		return "", nil
+	}
+	return stringField(name, v)
+}
+
+// parseMillis reads the timestamp: epoch milliseconds as a JSON number.
+func parseMillis(v []byte) (time.Time, error) {
+	if v[0] == '"' {
+		return time.Time{}, envelopeErr("timestamp must be a number of epoch milliseconds, got a string")
+	}
+	if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+		return time.Time{}, envelopeErr("timestamp must be a number of epoch milliseconds, got a JSON %s", kindOf(v[0]))
+	}
+	ms, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(string(v), 64)
+		if ferr != nil || f != math.Trunc(f) || math.Abs(f) > maxTimestampMillisAbove {
+			return time.Time{}, envelopeErr("timestamp %s is not a whole number of epoch milliseconds", v)
+		}
+		ms = int64(f)
+	}
+	if ms < 0 || ms > maxTimestampMillisAbove {
+		return time.Time{}, envelopeErr("timestamp %d is out of range", ms)
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}

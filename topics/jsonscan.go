@@ -1,0 +1,464 @@
+package topics
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+)
+
+// MaxDepth is how deeply objects and arrays may nest in a webhook body.
+// Marketplace payloads nest a handful of levels; a "depth bomb" of thousands
+// of brackets is refused before anything recurses on it.
+const MaxDepth = 64
+
+// syntaxError describes where a body stops being acceptable JSON.
+type syntaxError struct {
+	off int
+	msg string
+}
+
+func (e *syntaxError) Error() string { return fmt.Sprintf("%s at byte %d", e.msg, e.off) }
+
+// validator checks a whole document in one pass: JSON syntax (RFC 8259),
+// UTF-8 in strings, a nesting limit and duplicate object keys. It is stricter
+// than encoding/json on purpose: a body that two parsers could read two ways
+// (duplicate keys, invalid UTF-8) must not reach a consumer.
+type validator struct {
+	b     []byte
+	i     int
+	depth int
+	keys  [][]byte // keys of the objects being scanned, innermost last
+}
+
+// validJSON reports the first reason b is not an acceptable JSON document.
+func validJSON(b []byte) error {
+	v := validator{b: b}
+	v.ws()
+	if v.i == len(b) {
+		return &syntaxError{v.i, "empty body"}
+	}
+	if err := v.value(); err != nil {
+		return err
+	}
+	v.ws()
+	if v.i != len(b) {
+		return &syntaxError{v.i, "unexpected data after the top-level value"}
+	}
+	return nil
+}
+
+func (v *validator) ws() {
+	for v.i < len(v.b) {
+		switch v.b[v.i] {
+		case ' ', '\t', '\n', '\r':
+			v.i++
+		default:
+			return
+		}
+	}
+}
+
+func (v *validator) fail(msg string) error { return &syntaxError{v.i, msg} }
+
+func (v *validator) value() error {
+	if v.i >= len(v.b) {
+		return v.fail("unexpected end of JSON")
+	}
+	switch c := v.b[v.i]; {
+	case c == '{':
+		return v.object()
+	case c == '[':
+		return v.array()
+	case c == '"':
+		_, err := v.str()
+		return err
+	case c == '-' || (c >= '0' && c <= '9'):
+		return v.number()
+	case c == 't':
+		return v.literal("true")
+	case c == 'f':
+		return v.literal("false")
+	case c == 'n':
+		return v.literal("null")
+	default:
+		return v.fail(fmt.Sprintf("invalid character %q looking for a value", c))
+	}
+}
+
+func (v *validator) literal(lit string) error {
+	if !bytes.HasPrefix(v.b[v.i:], []byte(lit)) {
+		return v.fail("invalid literal")
+	}
+	v.i += len(lit)
+	return nil
+}
+
+func (v *validator) enter() error {
+	v.depth++
+	if v.depth > MaxDepth {
+		return v.fail(fmt.Sprintf("nesting deeper than %d levels", MaxDepth))
+	}
+	return nil
+}
+
+func (v *validator) object() error {
+	if err := v.enter(); err != nil {
+		return err
+	}
+	v.i++ // {
+	mark := len(v.keys)
+	var seen map[string]struct{} // only for objects with many keys
+	defer func() { v.keys = v.keys[:mark]; v.depth-- }()
+	v.ws()
+	if v.i < len(v.b) && v.b[v.i] == '}' {
+		v.i++
+		return nil
+	}
+	for {
+		v.ws()
+		if v.i >= len(v.b) || v.b[v.i] != '"' {
+			return v.fail("expected a string object key")
+		}
+		keyAt := v.i
+		key, err := v.str()
+		if err != nil {
+			return err
+		}
+		if seen != nil {
+			if _, dup := seen[string(key)]; dup {
+				return &syntaxError{keyAt, fmt.Sprintf("duplicate object key %q", key)}
+			}
+			seen[string(key)] = struct{}{}
+		} else {
+			for _, k := range v.keys[mark:] {
+				if bytes.Equal(k, key) {
+					return &syntaxError{keyAt, fmt.Sprintf("duplicate object key %q", key)}
+				}
+			}
+			v.keys = append(v.keys, key)
+			if len(v.keys)-mark > 32 {
+				seen = make(map[string]struct{}, 64)
+				for _, k := range v.keys[mark:] {
+					seen[string(k)] = struct{}{}
+				}
+			}
+		}
+		v.ws()
+		if v.i >= len(v.b) || v.b[v.i] != ':' {
+			return v.fail("expected ':' after object key")
+		}
+		v.i++
+		v.ws()
+		if err := v.value(); err != nil {
+			return err
+		}
+		v.ws()
+		if v.i >= len(v.b) {
+			return v.fail("unexpected end of JSON in object")
+		}
+		switch v.b[v.i] {
+		case ',':
+			v.i++
+		case '}':
+			v.i++
+			return nil
+		default:
+			return v.fail("expected ',' or '}' in object")
+		}
+	}
+}
+
+func (v *validator) array() error {
+	if err := v.enter(); err != nil {
+		return err
+	}
+	defer func() { v.depth-- }()
+	v.i++ // [
+	v.ws()
+	if v.i < len(v.b) && v.b[v.i] == ']' {
+		v.i++
+		return nil
+	}
+	for {
+		v.ws()
+		if err := v.value(); err != nil {
+			return err
+		}
+		v.ws()
+		if v.i >= len(v.b) {
+			return v.fail("unexpected end of JSON in array")
+		}
+		switch v.b[v.i] {
+		case ',':
+			v.i++
+		case ']':
+			v.i++
+			return nil
+		default:
+			return v.fail("expected ',' or ']' in array")
+		}
+	}
+}
+
+// str validates a string starting at the opening quote and returns its
+// decoded contents (a sub-slice of the input when it has no escapes).
+func (v *validator) str() ([]byte, error) {
+	start := v.i + 1
+	v.i++
+	escaped := false
+	for v.i < len(v.b) {
+		c := v.b[v.i]
+		switch {
+		case c == '"':
+			raw := v.b[start:v.i]
+			v.i++
+			if !escaped {
+				return raw, nil
+			}
+			var s string
+			if err := json.Unmarshal(v.b[start-1:v.i], &s); err != nil {
+				return nil, &syntaxError{start - 1, "invalid string"}
+			}
+			return []byte(s), nil
+		case c == '\\':
+			escaped = true
+			if v.i+1 >= len(v.b) {
+				return nil, v.fail("unexpected end of JSON in string")
+			}
+			switch v.b[v.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				v.i += 2
+			case 'u':
+				if v.i+6 > len(v.b) || !isHex4(v.b[v.i+2:v.i+6]) {
+					return nil, v.fail("invalid \\u escape in string")
+				}
+				v.i += 6
+			default:
+				return nil, v.fail("invalid escape in string")
+			}
+		case c < 0x20:
+			return nil, v.fail("control character in string")
+		case c < utf8.RuneSelf:
+			v.i++
+		default:
+			r, size := utf8.DecodeRune(v.b[v.i:])
+			if r == utf8.RuneError && size <= 1 {
+				return nil, v.fail("invalid UTF-8 in string")
+			}
+			v.i += size
+		}
+	}
+	return nil, v.fail("unexpected end of JSON in string")
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) number() error {
+	b, i := v.b, v.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		v.i = i
+		return v.fail("invalid number")
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			v.i = i
+			return v.fail("invalid number")
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			v.i = i
+			return v.fail("invalid number")
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	v.i = i
+	return nil
+}
+
+// The functions below walk documents that validJSON already accepted; on
+// malformed input they stop early instead of panicking, but they do not
+// report why.
+
+// skipValue returns the index just past the value starting at i.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return len(b)
+	}
+	switch b[i] {
+	case '"':
+		i++
+		for i < len(b) {
+			switch b[i] {
+			case '\\':
+				i += 2
+			case '"':
+				return i + 1
+			default:
+				i++
+			}
+		}
+		return len(b)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '{', '[':
+				depth++
+				i++
+			case '}', ']':
+				depth--
+				i++
+				if depth == 0 {
+					return i
+				}
+			case '"':
+				i = skipValue(b, i)
+			default:
+				i++
+			}
+		}
+		return len(b)
+	default: // number, literal
+		for i < len(b) {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// members calls fn for each member of the object b (raw key without quotes,
+// raw value), stopping when fn returns false. It does nothing when b is not
+// an object.
+func members(b []byte, fn func(key, val []byte) bool) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return
+		}
+		ks := i
+		i = skipValue(b, i)
+		key := b[ks+1 : max(ks+1, i-1)]
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return
+		}
+		i = skipWS(b, i+1)
+		vs := i
+		i = skipValue(b, i)
+		if !fn(key, b[vs:i]) {
+			return
+		}
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+// elements calls fn for each element of the array b.
+func elements(b []byte, fn func(val []byte) bool) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return
+	}
+	i++
+	for {
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] == ']' {
+			return
+		}
+		vs := i
+		i = skipValue(b, i)
+		if !fn(b[vs:i]) {
+			return
+		}
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+// member returns the value of key in object b.
+func member(b []byte, key string) (val []byte, ok bool) {
+	members(b, func(k, v []byte) bool {
+		if keyEquals(k, key) {
+			val, ok = v, true
+			return false
+		}
+		return true
+	})
+	return val, ok
+}
+
+// keyEquals compares a raw key (as it appears between quotes) to name.
+func keyEquals(raw []byte, name string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == name
+	}
+	s, ok := decodeString(append(append([]byte{'"'}, raw...), '"'))
+	return ok && s == name
+}
+
+// decodeString decodes a raw JSON string value (with its quotes).
+func decodeString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}

@@ -1,0 +1,154 @@
+package topics
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+)
+
+// KafkaConfig says how to reach the brokers. The zero value of every field but
+// Brokers means plaintext without authentication.
+type KafkaConfig struct {
+	// Brokers are bootstrap addresses, host:port.
+	Brokers []string
+	// TLS turns on TLS to the brokers.
+	TLS bool
+	// TLSCAFile is a PEM bundle of CAs to trust instead of the system's.
+	TLSCAFile string
+	// TLSCertFile and TLSKeyFile are a client certificate for mutual TLS.
+	TLSCertFile, TLSKeyFile string
+	// TLSInsecureSkipVerify disables certificate checks; for tests only.
+	TLSInsecureSkipVerify bool
+	// SASLMechanism is "", "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512".
+	SASLMechanism string
+	// SASLUsername and SASLPassword are the SASL credentials.
+	SASLUsername, SASLPassword string
+	// DialTimeout bounds connecting to a broker (default 5 s).
+	DialTimeout time.Duration
+}
+
+// Validate reports a configuration that cannot work, naming the setting.
+func (c KafkaConfig) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("no Kafka brokers configured")
+	}
+	for _, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("kafka broker %q is not host:port", b)
+		}
+	}
+	if _, err := c.mechanism(); err != nil {
+		return err
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("kafka TLS client certificate needs both a cert file and a key file")
+	}
+	return nil
+}
+
+func (c KafkaConfig) dialTimeout() time.Duration {
+	if c.DialTimeout > 0 {
+		return c.DialTimeout
+	}
+	return 5 * time.Second
+}
+
+func (c KafkaConfig) mechanism() (sasl.Mechanism, error) {
+	switch strings.ToUpper(c.SASLMechanism) {
+	case "":
+		return nil, nil
+	case "PLAIN":
+		return plain.Mechanism{Username: c.SASLUsername, Password: c.SASLPassword}, nil
+	case "SCRAM-SHA-256":
+		return scram.Mechanism(scram.SHA256, c.SASLUsername, c.SASLPassword)
+	case "SCRAM-SHA-512":
+		return scram.Mechanism(scram.SHA512, c.SASLUsername, c.SASLPassword)
+	default:
+		return nil, fmt.Errorf("kafka SASL mechanism %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASLMechanism)
+	}
+}
+
+func (c KafkaConfig) tlsConfig() (*tls.Config, error) {
+	if !c.TLS {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLSInsecureSkipVerify} //nolint:gosec // opt-in for tests
+	if c.TLSCAFile != "" {
+		pem, err := os.ReadFile(c.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read kafka CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka CA file %s holds no PEM certificate", c.TLSCAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load kafka client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// transport builds the kafka-go transport shared by writers and admin
+// clients.
+func (c KafkaConfig) transport() (*kafka.Transport, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	mech, _ := c.mechanism()
+	tc, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &kafka.Transport{
+		DialTimeout: c.dialTimeout(),
+		IdleTimeout: 30 * time.Second,
+		MetadataTTL: 10 * time.Second,
+		ClientID:    "webhook-bridge",
+		TLS:         tc,
+		SASL:        mech,
+	}, nil
+}
+
+// dialer builds the kafka-go dialer used by readers.
+func (c KafkaConfig) dialer() (*kafka.Dialer, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	mech, _ := c.mechanism()
+	tc, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &kafka.Dialer{
+		Timeout:       c.dialTimeout(),
+		DualStack:     true,
+		ClientID:      "webhook-bridge",
+		TLS:           tc,
+		SASLMechanism: mech,
+	}, nil
+}
+
+// client builds an admin client.
+func (c KafkaConfig) client() (*kafka.Client, error) {
+	t, err := c.transport()
+	if err != nil {
+		return nil, err
+	}
+	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: t}, nil
+}

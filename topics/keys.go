@@ -1,0 +1,181 @@
+package topics
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// Where a record's company id came from, as given in the
+// "company-id-source" header.
+const (
+	SourcePayload = "payload" // a CompanyPaths rule matched the body
+	SourceURL     = "url"     // a /companies/{id}/ segment of resource.url
+	SourceIndex   = "index"   // a CompanyIndex lookup
+	SourceNone    = "none"    // no company: the key is the resource's own id
+)
+
+// MaxCompanyIDLength bounds a company id taken from a payload; longer values
+// are treated as not found rather than used as a key.
+const MaxCompanyIDLength = 256
+
+// Key is the record key chosen for an event and the company it names.
+type Key struct {
+	// Value is the Kafka record key: the company id when known, otherwise
+	// resource.uuid (or, when that is empty too, the event id).
+	Value string
+	// CompanyID is the company, "" when unknown.
+	CompanyID string
+	// CompanyIDs lists every company the payload names, in payload order,
+	// without repeats (several only for USER events with several memberships).
+	CompanyIDs []string
+	// Source is one of SourcePayload, SourceURL, SourceIndex, SourceNone.
+	Source string
+}
+
+// CompanyIndex finds the company of an entity whose event names none
+// (REMOVED events carry no content). Implementations are safe for concurrent
+// use.
+type CompanyIndex interface {
+	Company(name, resourceUUID string) (companyID string, ok bool)
+}
+
+// ChooseKey applies r's company rules to env, in order: the catalog's
+// CompanyPaths, a /companies/{id}/ segment of resource.url, the index (when
+// not nil), and finally resource.uuid. This is the only place keys are chosen.
+func ChooseKey(r *Resource, env *Envelope, index CompanyIndex) Key {
+	for _, p := range r.CompanyPaths {
+		kp, _ := parseKeyPath(p) // validated when the catalog loaded
+		if ids := kp.eval(env); len(ids) > 0 {
+			return Key{Value: ids[0], CompanyID: ids[0], CompanyIDs: ids, Source: SourcePayload}
+		}
+	}
+	if id := companyFromURL(env.URL); id != "" {
+		return Key{Value: id, CompanyID: id, CompanyIDs: []string{id}, Source: SourceURL}
+	}
+	if index != nil && env.ResourceUUID != "" {
+		if id, ok := index.Company(r.Name, env.ResourceUUID); ok && validCompanyID(id) {
+			return Key{Value: id, CompanyID: id, CompanyIDs: []string{id}, Source: SourceIndex}
+		}
+	}
+	k := Key{Value: env.ResourceUUID, Source: SourceNone}
+	if k.Value == "" {
+		k.Value = env.ID
+	}
+	return k
+}
+
+// keyPath is a parsed company path: a root ("resource" or "content") and
+// member names, where a name ending in "[]" visits every array element.
+type keyPath struct {
+	root string
+	segs []keySeg
+}
+
+type keySeg struct {
+	name string
+	each bool
+}
+
+// parseKeyPath accepts "resource.uuid", "content.a.b" and
+// "content.list[].a.b".
+func parseKeyPath(p string) (keyPath, error) {
+	parts := strings.Split(p, ".")
+	kp := keyPath{root: parts[0]}
+	switch {
+	case kp.root == "resource" && len(parts) == 2 && parts[1] == "uuid":
+		return kp, nil
+	case kp.root != "content" || len(parts) < 2:
+		return kp, fmt.Errorf("company path %q: must be resource.uuid or start with content.", p)
+	}
+	for _, s := range parts[1:] {
+		name, each := strings.CutSuffix(s, "[]")
+		if name == "" || strings.ContainsAny(name, "[]") {
+			return kp, fmt.Errorf("company path %q: bad segment %q", p, s)
+		}
+		kp.segs = append(kp.segs, keySeg{name: name, each: each})
+	}
+	return kp, nil
+}
+
+func (kp keyPath) eval(env *Envelope) []string {
+	if kp.root == "resource" {
+		if validCompanyID(env.ResourceUUID) {
+			return []string{env.ResourceUUID}
+		}
+		return nil
+	}
+	var out []string
+	collect(env.Content, kp.segs, &out)
+	return out
+}
+
+// collect walks v along segs, appending every valid string found at the end.
+// Values of the wrong JSON type are skipped, never an error.
+func collect(v []byte, segs []keySeg, out *[]string) {
+	if len(v) == 0 {
+		return
+	}
+	if len(segs) == 0 {
+		if s, ok := decodeString(v); ok && validCompanyID(s) {
+			for _, have := range *out {
+				if have == s {
+					return
+				}
+			}
+			*out = append(*out, s)
+		}
+		return
+	}
+	next, ok := member(v, segs[0].name)
+	if !ok {
+		return
+	}
+	if !segs[0].each {
+		collect(next, segs[1:], out)
+		return
+	}
+	elements(next, func(el []byte) bool {
+		collect(el, segs[1:], out)
+		return true
+	})
+}
+
+// validCompanyID refuses ids that would make poor keys or headers: empty,
+// overlong, or with control characters.
+func validCompanyID(s string) bool {
+	if s == "" || len(s) > MaxCompanyIDLength || strings.TrimSpace(s) == "" || !utf8.ValidString(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// companyFromURL returns the id in a "/companies/{id}" path segment, which is
+// where MEMBERSHIP events carry their company.
+func companyFromURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	segs := strings.Split(u.EscapedPath(), "/")
+	for i := 0; i+1 < len(segs); i++ {
+		if segs[i] != "companies" {
+			continue
+		}
+		id, err := url.PathUnescape(segs[i+1])
+		if err == nil && validCompanyID(id) {
+			return id
+		}
+		return ""
+	}
+	return ""
+}

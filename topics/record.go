@@ -1,0 +1,81 @@
+package topics
+
+import "strings"
+
+// Record header names: the contract consumers filter on without decoding
+// values.
+const (
+	HeaderResource        = "resource"          // topic name, e.g. "subscription"
+	HeaderAction          = "action"            // "added", "changed" or "removed"
+	HeaderEventID         = "event-id"          // the notification's uuid
+	HeaderCompanyID       = "company-id"        // the company, when known
+	HeaderCompanyIDs      = "company-ids"       // every company the payload names, comma-separated
+	HeaderCompanyIDSource = "company-id-source" // payload, url, index or none
+	HeaderContentType     = "content-type"      // application/cloudevents+json
+	HeaderError           = "error"             // quarantine: a short error code
+	HeaderErrorDetail     = "error-detail"      // quarantine: a sentence for humans
+)
+
+// CloudEventsContentType is the content-type header of resource records.
+const CloudEventsContentType = "application/cloudevents+json"
+
+// Header is one Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is one Kafka record to publish.
+type Record struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []Header
+}
+
+// Header returns the value of the first header named key.
+func (r *Record) Header(key string) (string, bool) {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
+
+// EventRecord builds the record of a routed event; value is its encoded
+// CloudEvent.
+func EventRecord(n Naming, r *Resource, a Action, env *Envelope, k Key, value []byte) Record {
+	hs := make([]Header, 0, 7)
+	hs = append(hs,
+		Header{HeaderResource, []byte(r.Name)},
+		Header{HeaderAction, []byte(a)},
+		Header{HeaderEventID, []byte(env.ID)},
+	)
+	if k.CompanyID != "" {
+		hs = append(hs, Header{HeaderCompanyID, []byte(k.CompanyID)})
+	}
+	if len(k.CompanyIDs) > 0 {
+		hs = append(hs, Header{HeaderCompanyIDs, []byte(strings.Join(k.CompanyIDs, ","))})
+	}
+	hs = append(hs,
+		Header{HeaderCompanyIDSource, []byte(k.Source)},
+		Header{HeaderContentType, []byte(CloudEventsContentType)},
+	)
+	return Record{Topic: n.Topic(r.Name), Key: []byte(k.Value), Value: value, Headers: hs}
+}
+
+// QuarantineRecord builds the record that keeps an unroutable body: the raw
+// bytes unchanged, why in the headers, keyed by the event id when known.
+func QuarantineRecord(n Naming, body []byte, code, detail, eventID string) Record {
+	hs := []Header{
+		{HeaderError, []byte(code)},
+		{HeaderErrorDetail, []byte(detail)},
+	}
+	var key []byte
+	if eventID != "" {
+		hs = append(hs, Header{HeaderEventID, []byte(eventID)})
+		key = []byte(eventID)
+	}
+	return Record{Topic: n.Quarantine(), Key: key, Value: body, Headers: hs}
+}
