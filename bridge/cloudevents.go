@@ -56,7 +56,6 @@ func eventSource(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a JSON string, escaping what RFC 8259

@@ -99,7 +99,9 @@ func (c Config) writer(kc topics.KafkaConfig) topics.WriterConfig {
 
 // maxRecordBytes leaves room for the CloudEvents attributes and headers
 // around the largest accepted body.
-func (c Config) maxRecordBytes() int64 { return max(c.MaxBodyBytes+64<<10, topics.DefaultMaxRecordBytes) }
+func (c Config) maxRecordBytes() int64 {
+	return max(c.MaxBodyBytes+64<<10, topics.DefaultMaxRecordBytes)
+}
 
 func (c Config) topicSpec() topics.TopicSpec {
 	return topics.TopicSpec{Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplication, MaxMessageBytes: c.maxRecordBytes()}
