@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the goroutines of a running command.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// envNames lists every BRIDGE_* variable of Config.
+func envNames() []string {
+	var out []string
+	ct := reflect.TypeFor[Config]()
+	for i := range ct.NumField() {
+		out = append(out, envPrefix+"_"+ct.Field(i).Tag.Get("envconfig"))
+	}
+	return out
+}
+
+func TestHelpListsEveryVariableWithItsDefault(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"tail", "--help"}, {"topics", "--help"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, &out, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		for _, name := range envNames() {
+			if !strings.Contains(out.String(), name) {
+				t.Errorf("%v: help does not list %s", args, name)
+			}
+		}
+		for _, def := range []string{"appdirect.", "1048576", "10s", "2ms", ":8080"} {
+			if !strings.Contains(out.String(), def) {
+				t.Errorf("%v: help does not show the default %q", args, def)
+			}
+		}
+	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"serve without brokers", nil, []string{"serve"}, "BRIDGE_KAFKA_BROKERS is not set"},
+		{"topics without brokers", nil, []string{"topics", "create"}, "BRIDGE_KAFKA_BROKERS is not set"},
+		{"publish timeout over 30s", map[string]string{"BRIDGE_PUBLISH_TIMEOUT": "31s"}, []string{"serve"}, "BRIDGE_PUBLISH_TIMEOUT"},
+		{"bad duration", map[string]string{"BRIDGE_PUBLISH_TIMEOUT": "soon"}, []string{"serve"}, "PUBLISH_TIMEOUT"},
+		{"bad log level", map[string]string{"BRIDGE_LOG_LEVEL": "loud"}, []string{"serve"}, "BRIDGE_LOG_LEVEL"},
+		{"broker not host:port", map[string]string{"BRIDGE_KAFKA_BROKERS": "kafka"}, []string{"serve"}, `"kafka" is not host:port`},
+		{"bad sasl mechanism", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_KAFKA_SASL_MECHANISM": "GSSAPI"}, []string{"serve"}, "GSSAPI"},
+		{"sasl without password", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_KAFKA_SASL_MECHANISM": "PLAIN", "BRIDGE_KAFKA_SASL_USERNAME": "u"}, []string{"serve"}, "BRIDGE_KAFKA_SASL_PASSWORD"},
+		{"grace above timeout", map[string]string{"BRIDGE_SHUTDOWN_GRACE": "30s"}, []string{"serve"}, "BRIDGE_SHUTDOWN_GRACE"},
+		{"unknown command", nil, []string{"launch"}, `unknown command "launch"`},
+		{"no command", nil, nil, "no command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("BRIDGE_KAFKA_BROKERS", "")
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			err := run(context.Background(), tt.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^webhook-bridge \S+ \(commit \S+, go1\.\d+`).MatchString(out.String()) {
+		t.Errorf("version printed %q", out.String())
+	}
+}
+
+func TestTopicsCreateIsIdempotentAndReportsMismatch(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	n := kafkatest.Naming(t)
+	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
+	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
+	t.Setenv("BRIDGE_TOPIC_PARTITIONS", "3")
+	t.Setenv("BRIDGE_TOPIC_REPLICATION", "1")
+	ctx := context.Background()
+
+	var list bytes.Buffer
+	if err := run(ctx, []string{"topics", "list"}, &list, io.Discard); err == nil || !strings.Contains(err.Error(), "16 topics missing") {
+		t.Fatalf("list before create: err %v, want 16 topics missing", err)
+	}
+	for i, want := range []string{"created", "exists"} {
+		var out bytes.Buffer
+		if err := run(ctx, []string{"topics", "create"}, &out, io.Discard); err != nil {
+			t.Fatalf("create #%d: %v\n%s", i+1, err, out.String())
+		}
+		for _, topic := range n.All() {
+			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(topic) + `\s+3\s+` + want).MatchString(out.String()) {
+				t.Errorf("create #%d: no line %q 3 %s in\n%s", i+1, topic, want, out.String())
+			}
+		}
+	}
+	t.Setenv("BRIDGE_TOPIC_PARTITIONS", "4")
+	var out bytes.Buffer
+	if err := run(ctx, []string{"topics", "create"}, &out, io.Discard); err != nil {
+		t.Fatalf("create with other partitions: %v", err)
+	}
+	if c := strings.Count(out.String(), "mismatch"); c != 16 {
+		t.Errorf("%d mismatch lines, want 16:\n%s", c, out.String())
+	}
+	list.Reset()
+	if err := run(ctx, []string{"topics", "list"}, &list, io.Discard); err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	if c := strings.Count(list.String(), " ok"); c != 16 {
+		t.Errorf("list shows %d ok topics, want 16:\n%s", c, list.String())
+	}
+}
+
+// runInBackground starts run with args and returns a stop function that
+// cancels it and returns its error.
+func runInBackground(t *testing.T, args []string, stdout, stderr io.Writer) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, stdout, stderr) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(60 * time.Second):
+				err = errors.New("run did not return within 60s of cancel")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz not 200 within 60s (last error %v)", base, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a server we do not control
+	}
+}
+
+func postJSON(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func TestServePublishesAndTailReadsBack(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, 3)
+	addr := freeAddr(t)
+	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
+	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
+	t.Setenv("BRIDGE_HTTP_ADDR", addr)
+	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
+	var logs syncBuffer
+	stop := runInBackground(t, []string{"serve"}, io.Discard, &logs)
+	base := "http://" + addr
+	waitReady(t, base)
+
+	status, body := postJSON(t, base+"/webhooks", devSample)
+	if status != http.StatusAccepted || body["topic"] != n.Topic("subscription") {
+		t.Fatalf("post: %d %v", status, body)
+	}
+	var out syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := run(ctx, []string{"tail", "--resource", "subscription", "--action", "added", "--company", "c1b2a3d4-e5f6-4789-a0b1-c2d3e4f5a6b7", "--from-beginning", "--limit", "1"}, &out, io.Discard); err != nil {
+		t.Fatalf("tail: %v", err)
+	}
+	var line topics.TailLine
+	if err := json.Unmarshal([]byte(out.String()), &line); err != nil {
+		t.Fatalf("tail printed %q: %v", out.String(), err)
+	}
+	if line.Topic != n.Topic("subscription") || line.Key != "c1b2a3d4-e5f6-4789-a0b1-c2d3e4f5a6b7" || line.Headers["event-id"] != "7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d09" {
+		t.Errorf("tail line %+v", line)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v after cancel, want nil", err)
+	}
+	// One log line per request, with the fields operators search by.
+	var found bool
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) != nil || m["message"] != "request" || m["path"] != "/webhooks" {
+			continue
+		}
+		found = true
+		for _, k := range []string{"request_id", "event_id", "resource", "action", "company_id", "topic", "status", "latency_ms"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("request log line lacks %s: %s", k, sc.Text())
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no request log line in:\n%s", logs.String())
+	}
+}
+
+func TestDevServesWithAnEmbeddedBroker(t *testing.T) {
+	addr := freeAddr(t)
+	t.Setenv("BRIDGE_HTTP_ADDR", addr)
+	t.Setenv("BRIDGE_DEV_KAFKA_ADDR", "127.0.0.1:0")
+	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
+	var out syncBuffer
+	stop := runInBackground(t, []string{"dev"}, &out, io.Discard)
+	base := "http://" + addr
+	waitReady(t, base)
+	for _, want := range []string{"IN MEMORY ONLY", "curl -sS -X POST http://" + addr + "/webhooks", "tail --from-beginning"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dev banner lacks %q:\n%s", want, out.String())
+		}
+	}
+	if status, body := postJSON(t, base+"/webhooks", devSample); status != http.StatusAccepted {
+		t.Fatalf("post sample: %d %v", status, body)
+	}
+	brokers := regexp.MustCompile(`BRIDGE_KAFKA_BROKERS=(\S+)`).FindStringSubmatch(out.String())
+	if brokers == nil {
+		t.Fatalf("banner names no broker:\n%s", out.String())
+	}
+	kc := topics.KafkaConfig{Brokers: []string{brokers[1]}}
+	msgs := kafkatest.ReadAll(t, kc, "appdirect.subscription", 30*time.Second)
+	if len(msgs) != 1 || kafkatest.Header(msgs[0], topics.HeaderEventID) != "7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d09" {
+		t.Errorf("embedded broker holds %d records, want the one sample", len(msgs))
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("dev returned %v after cancel", err)
+	}
+}

@@ -1,0 +1,142 @@
+// Package kafkatest is the one Kafka harness of the integration tests: the
+// broker named by BRIDGE_TEST_KAFKA_BROKERS (CI: a real Apache Kafka), else
+// an in-process kfake broker. Under CI=true a missing broker fails the test
+// instead of falling back.
+package kafkatest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
+)
+
+// EnvBrokers names the broker that integration tests use.
+const EnvBrokers = "BRIDGE_TEST_KAFKA_BROKERS"
+
+// Real reports whether tests run against an external (real) broker.
+func Real() bool { return os.Getenv(EnvBrokers) != "" }
+
+// Kafka returns the connection settings of the test broker, starting an
+// in-process broker for this test when none is configured.
+func Kafka(t testing.TB) topics.KafkaConfig {
+	t.Helper()
+	if v := os.Getenv(EnvBrokers); v != "" {
+		return topics.KafkaConfig{Brokers: strings.Split(v, ",")}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not set: under CI=true integration tests need a real Kafka broker (start one with deploy/local/kafka.sh start)", EnvBrokers)
+	}
+	b, err := topics.StartDevBroker("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("start in-process broker: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return topics.KafkaConfig{Brokers: []string{b.Addr()}}
+}
+
+// Naming returns a topic prefix unique to this test, so tests sharing a
+// broker never read each other's records.
+func Naming(t testing.TB) topics.Naming {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return topics.Naming{Prefix: "test-" + hex.EncodeToString(b) + "."}
+}
+
+// CreateTopics creates every bridge topic under n with the given partitions
+// and fails the test on any error.
+func CreateTopics(t testing.TB, kc topics.KafkaConfig, n topics.Naming, partitions int) {
+	t.Helper()
+	admin, err := topics.NewAdmin(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := admin.Create(ctx, n.All(), topics.TopicSpec{Partitions: partitions, ReplicationFactor: 1}); err != nil {
+		t.Fatalf("create topics: %v", err)
+	}
+	// A new topic's leaders can take a moment to be known everywhere.
+	for {
+		if err := admin.Check(ctx, n.All()); err == nil {
+			return
+		} else if ctx.Err() != nil {
+			t.Fatalf("topics not ready: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// ReadAll reads every record of topic, from the start of each partition to
+// the end offsets seen when it is called, and returns them ordered by
+// partition and offset. Records acknowledged before the call are all there.
+func ReadAll(t testing.TB, kc topics.KafkaConfig, topic string, timeout time.Duration) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := kafka.DialContext(ctx, "tcp", kc.Brokers[0])
+	if err != nil {
+		t.Fatalf("dial %s: %v", kc.Brokers[0], err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		t.Fatalf("partitions of %s: %v", topic, err)
+	}
+	var out []kafka.Message
+	for _, p := range parts {
+		pc, err := kafka.DialLeader(ctx, "tcp", kc.Brokers[0], topic, p.ID)
+		if err != nil {
+			t.Fatalf("dial leader of %s/%d: %v", topic, p.ID, err)
+		}
+		first, last, err := pc.ReadOffsets()
+		pc.Close()
+		if err != nil {
+			t.Fatalf("offsets of %s/%d: %v", topic, p.ID, err)
+		}
+		if last == first {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
+		if err := r.SetOffset(first); err != nil {
+			t.Fatal(err)
+		}
+		for off := first; off < last; off++ {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				t.Fatalf("read %s/%d at %d of %d: %v", topic, p.ID, off, last, err)
+			}
+			out = append(out, m)
+		}
+		r.Close()
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Partition != out[j].Partition {
+			return out[i].Partition < out[j].Partition
+		}
+		return out[i].Offset < out[j].Offset
+	})
+	return out
+}
+
+// Header returns the value of the header named key.
+func Header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
