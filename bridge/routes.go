@@ -13,8 +13,8 @@ func (s *Server) routes() {
 	s.e.GET("/healthz", handleHealthz)
 	s.e.GET("/readyz", s.handleReadyz)
 	s.e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
-	if s.opts.Routes != nil {
-		s.opts.Routes(s.e)
+	if a, ok := s.opts.Auth.(*Auth); ok && a != nil && a.oauth {
+		s.e.POST("/oauth/token", a.handleToken(s))
 	}
 }
 

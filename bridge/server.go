@@ -42,11 +42,9 @@ type Options struct {
 	Ready func() error
 	// Index finds the company of events whose payload names none; may be nil.
 	Index topics.CompanyIndex
-	// Auth authenticates deliveries; nil accepts every delivery.
+	// Auth authenticates deliveries; nil accepts every delivery. An *Auth
+	// with OAuth2 on also serves POST /oauth/token.
 	Auth Authenticator
-	// Routes adds more routes (such as an OAuth2 token endpoint) to the
-	// server; may be nil.
-	Routes func(e *echo.Echo)
 }
 
 func (o *Options) defaults() {

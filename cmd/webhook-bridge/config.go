@@ -20,31 +20,39 @@ const envPrefix = "BRIDGE"
 // Config is every setting, read from BRIDGE_* environment variables. Its tags
 // are the documentation: `--help` prints them.
 type Config struct {
-	HTTPAddr          string        `envconfig:"HTTP_ADDR" default:":8080" desc:"address the HTTP server listens on"`
-	KafkaBrokers      []string      `envconfig:"KAFKA_BROKERS" desc:"comma-separated Kafka bootstrap brokers, host:port (required by serve, topics, tail)"`
-	KafkaTLS          bool          `envconfig:"KAFKA_TLS" default:"false" desc:"use TLS to the brokers"`
-	KafkaTLSCAFile    string        `envconfig:"KAFKA_TLS_CA_FILE" desc:"PEM file of CAs to trust for the brokers (default: the system's)"`
-	KafkaTLSCertFile  string        `envconfig:"KAFKA_TLS_CERT_FILE" desc:"PEM client certificate for mutual TLS to the brokers"`
-	KafkaTLSKeyFile   string        `envconfig:"KAFKA_TLS_KEY_FILE" desc:"PEM key of the client certificate"`
-	KafkaSASL         string        `envconfig:"KAFKA_SASL_MECHANISM" desc:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: none)"`
-	KafkaSASLUser     string        `envconfig:"KAFKA_SASL_USERNAME" desc:"SASL username"`
-	KafkaSASLPassword string        `envconfig:"KAFKA_SASL_PASSWORD" desc:"SASL password (secret)"`
-	TopicPrefix       string        `envconfig:"TOPIC_PREFIX" default:"appdirect." desc:"prefix of every topic name"`
-	TopicPartitions   int           `envconfig:"TOPIC_PARTITIONS" default:"6" desc:"partitions of each topic made by topics create (changing it later moves companies between partitions)"`
-	TopicReplication  int           `envconfig:"TOPIC_REPLICATION" default:"3" desc:"replication factor of each topic made by topics create (1 for a single local broker)"`
-	MaxBodyBytes      int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted webhook body; larger ones get 413"`
-	PublishTimeout    time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"10s" desc:"how long a request waits for Kafka's acks=all before answering 503 (keep well under the marketplace's 30s)"`
-	BatchTimeout      time.Duration `envconfig:"KAFKA_BATCH_TIMEOUT" default:"2ms" desc:"how long the writer waits to fill a batch"`
-	BatchSize         int           `envconfig:"KAFKA_BATCH_SIZE" default:"100" desc:"most records per batch"`
-	ReadHeaderTimeout time.Duration `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read request headers (cuts off slow clients)"`
-	ReadTimeout       time.Duration `envconfig:"HTTP_READ_TIMEOUT" default:"15s" desc:"time to read a whole request"`
-	WriteTimeout      time.Duration `envconfig:"HTTP_WRITE_TIMEOUT" default:"30s" desc:"time to answer a request once its headers are read (above PUBLISH_TIMEOUT)"`
-	IdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"120s" desc:"how long an idle keep-alive connection stays open"`
-	MaxHeaderBytes    int           `envconfig:"HTTP_MAX_HEADER_BYTES" default:"65536" desc:"largest accepted request header block"`
-	ShutdownGrace     time.Duration `envconfig:"SHUTDOWN_GRACE" default:"5s" desc:"after SIGTERM, how long to keep accepting requests while readiness reports 503"`
-	ShutdownTimeout   time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"after SIGTERM, the most time until exit, grace included"`
-	LogLevel          string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	DevKafkaAddr      string        `envconfig:"DEV_KAFKA_ADDR" default:"127.0.0.1:9092" desc:"dev only: address of the embedded in-memory broker"`
+	HTTPAddr          string            `envconfig:"HTTP_ADDR" default:":8080" desc:"address the HTTP server listens on"`
+	KafkaBrokers      []string          `envconfig:"KAFKA_BROKERS" desc:"comma-separated Kafka bootstrap brokers, host:port (required by serve, topics, tail)"`
+	KafkaTLS          bool              `envconfig:"KAFKA_TLS" default:"false" desc:"use TLS to the brokers"`
+	KafkaTLSCAFile    string            `envconfig:"KAFKA_TLS_CA_FILE" desc:"PEM file of CAs to trust for the brokers (default: the system's)"`
+	KafkaTLSCertFile  string            `envconfig:"KAFKA_TLS_CERT_FILE" desc:"PEM client certificate for mutual TLS to the brokers"`
+	KafkaTLSKeyFile   string            `envconfig:"KAFKA_TLS_KEY_FILE" desc:"PEM key of the client certificate"`
+	KafkaSASL         string            `envconfig:"KAFKA_SASL_MECHANISM" desc:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: none)"`
+	KafkaSASLUser     string            `envconfig:"KAFKA_SASL_USERNAME" desc:"SASL username"`
+	KafkaSASLPassword string            `envconfig:"KAFKA_SASL_PASSWORD" secret:"true" desc:"SASL password (secret)"`
+	AuthMode          string            `envconfig:"AUTH_MODE" default:"token" desc:"how deliveries authenticate: token, oauth2, token,oauth2 (either) or none (dev defaults to none)"`
+	AuthTokens        []string          `envconfig:"AUTH_TOKENS" secret:"true" desc:"accepted X-AppDirect-Webhook-Token values, comma-separated (several while rotating) (secret)"`
+	OAuthClients      map[string]string `envconfig:"OAUTH_CLIENTS" secret:"true" desc:"OAuth2 clients as id:secret,id2:secret2 (secret)"`
+	OAuthUsers        map[string]string `envconfig:"OAUTH_USERS" secret:"true" desc:"OAuth2 password-grant users as name:password,... (secret)"`
+	OAuthSigningKeys  []string          `envconfig:"OAUTH_SIGNING_KEYS" secret:"true" desc:"keys of at least 32 bytes that sign access tokens, comma-separated: the first signs, all verify (secret)"`
+	OAuthTokenTTL     time.Duration     `envconfig:"OAUTH_TOKEN_TTL" default:"1h" desc:"lifetime of an issued access token"`
+	TLSCertFile       string            `envconfig:"TLS_CERT_FILE" desc:"PEM certificate (chain) to serve HTTPS; with TLS_KEY_FILE"`
+	TLSKeyFile        string            `envconfig:"TLS_KEY_FILE" desc:"PEM private key of TLS_CERT_FILE"`
+	TopicPrefix       string            `envconfig:"TOPIC_PREFIX" default:"appdirect." desc:"prefix of every topic name"`
+	TopicPartitions   int               `envconfig:"TOPIC_PARTITIONS" default:"6" desc:"partitions of each topic made by topics create (changing it later moves companies between partitions)"`
+	TopicReplication  int               `envconfig:"TOPIC_REPLICATION" default:"3" desc:"replication factor of each topic made by topics create (1 for a single local broker)"`
+	MaxBodyBytes      int64             `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted webhook body; larger ones get 413"`
+	PublishTimeout    time.Duration     `envconfig:"PUBLISH_TIMEOUT" default:"10s" desc:"how long a request waits for Kafka's acks=all before answering 503 (keep well under the marketplace's 30s)"`
+	BatchTimeout      time.Duration     `envconfig:"KAFKA_BATCH_TIMEOUT" default:"2ms" desc:"how long the writer waits to fill a batch"`
+	BatchSize         int               `envconfig:"KAFKA_BATCH_SIZE" default:"100" desc:"most records per batch"`
+	ReadHeaderTimeout time.Duration     `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read request headers (cuts off slow clients)"`
+	ReadTimeout       time.Duration     `envconfig:"HTTP_READ_TIMEOUT" default:"15s" desc:"time to read a whole request"`
+	WriteTimeout      time.Duration     `envconfig:"HTTP_WRITE_TIMEOUT" default:"30s" desc:"time to answer a request once its headers are read (above PUBLISH_TIMEOUT)"`
+	IdleTimeout       time.Duration     `envconfig:"HTTP_IDLE_TIMEOUT" default:"120s" desc:"how long an idle keep-alive connection stays open"`
+	MaxHeaderBytes    int               `envconfig:"HTTP_MAX_HEADER_BYTES" default:"65536" desc:"largest accepted request header block"`
+	ShutdownGrace     time.Duration     `envconfig:"SHUTDOWN_GRACE" default:"5s" desc:"after SIGTERM, how long to keep accepting requests while readiness reports 503"`
+	ShutdownTimeout   time.Duration     `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"after SIGTERM, the most time until exit, grace included"`
+	LogLevel          string            `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	DevKafkaAddr      string            `envconfig:"DEV_KAFKA_ADDR" default:"127.0.0.1:9092" desc:"dev only: address of the embedded in-memory broker"`
 }
 
 // loadConfig reads the environment.
@@ -63,6 +71,8 @@ func loadConfig() (Config, error) {
 		return c, fmt.Errorf("configuration: BRIDGE_PUBLISH_TIMEOUT must be above 0 and below the marketplace's 30s timeout, got %s", c.PublishTimeout)
 	case c.WriteTimeout <= c.PublishTimeout:
 		return c, fmt.Errorf("configuration: BRIDGE_HTTP_WRITE_TIMEOUT (%s) must exceed BRIDGE_PUBLISH_TIMEOUT (%s)", c.WriteTimeout, c.PublishTimeout)
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		return c, fmt.Errorf("configuration: BRIDGE_TLS_CERT_FILE and BRIDGE_TLS_KEY_FILE go together; only one is set")
 	case c.ShutdownGrace >= c.ShutdownTimeout:
 		return c, fmt.Errorf("configuration: BRIDGE_SHUTDOWN_GRACE (%s) must be shorter than BRIDGE_SHUTDOWN_TIMEOUT (%s)", c.ShutdownGrace, c.ShutdownTimeout)
 	}
@@ -105,6 +115,30 @@ func (c Config) maxRecordBytes() int64 {
 
 func (c Config) topicSpec() topics.TopicSpec {
 	return topics.TopicSpec{Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplication, MaxMessageBytes: c.maxRecordBytes()}
+}
+
+// auth builds delivery authentication; nil means none. Errors name the
+// variable to set.
+func (c Config) auth() (*bridge.Auth, error) {
+	modes := strings.Split(strings.ReplaceAll(c.AuthMode, " ", ""), ",")
+	for _, m := range modes {
+		switch {
+		case m == bridge.ModeToken && len(c.AuthTokens) == 0:
+			return nil, fmt.Errorf("configuration: BRIDGE_AUTH_MODE=%s needs BRIDGE_AUTH_TOKENS (the token set in the marketplace's webhook settings)", c.AuthMode)
+		case m == bridge.ModeOAuth2 && len(c.OAuthClients) == 0:
+			return nil, fmt.Errorf("configuration: BRIDGE_AUTH_MODE=%s needs BRIDGE_OAUTH_CLIENTS (id:secret pairs)", c.AuthMode)
+		case m == bridge.ModeOAuth2 && len(c.OAuthSigningKeys) == 0:
+			return nil, fmt.Errorf("configuration: BRIDGE_AUTH_MODE=%s needs BRIDGE_OAUTH_SIGNING_KEYS (at least %d bytes each)", c.AuthMode, bridge.MinSigningKeyBytes)
+		}
+	}
+	a, err := bridge.NewAuth(bridge.AuthConfig{
+		Modes: modes, Tokens: c.AuthTokens, Clients: c.OAuthClients, Users: c.OAuthUsers,
+		SigningKeys: c.OAuthSigningKeys, TokenTTL: c.OAuthTokenTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: BRIDGE_AUTH_MODE=%s: %w", c.AuthMode, err)
+	}
+	return a, nil
 }
 
 func (c Config) serverOptions() bridge.Options {

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/rs/zerolog"
 
+	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
@@ -26,6 +28,9 @@ func dev(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer) 
 	defer b.Close()
 	cfg.KafkaBrokers = []string{b.Addr()}
 	cfg.KafkaTLS, cfg.KafkaSASL = false, ""
+	if _, set := os.LookupEnv(envPrefix + "_AUTH_MODE"); !set {
+		cfg.AuthMode = bridge.ModeNone
+	}
 	kc, err := cfg.kafka()
 	if err != nil {
 		return err
@@ -39,7 +44,7 @@ func dev(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer) 
 	if _, err := admin.Create(ctx, cfg.naming().All(), spec); err != nil {
 		return err
 	}
-	log.Warn().Str("kafka", b.Addr()).Msg("dev mode: embedded in-memory Kafka, data is lost on exit; deliveries are not authenticated")
+	log.Warn().Str("kafka", b.Addr()).Msg("dev mode: embedded in-memory Kafka, data is lost on exit")
 	return serve(ctx, cfg, log, func(addr string) {
 		fmt.Fprintf(stdout, `
   webhook-bridge dev: serving on http://%[1]s with an EMBEDDED IN-MEMORY KAFKA on %[2]s.

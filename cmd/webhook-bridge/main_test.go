@@ -93,6 +93,12 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"bad sasl mechanism", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_KAFKA_SASL_MECHANISM": "GSSAPI"}, []string{"serve"}, "GSSAPI"},
 		{"sasl without password", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_KAFKA_SASL_MECHANISM": "PLAIN", "BRIDGE_KAFKA_SASL_USERNAME": "u"}, []string{"serve"}, "BRIDGE_KAFKA_SASL_PASSWORD"},
 		{"grace above timeout", map[string]string{"BRIDGE_SHUTDOWN_GRACE": "30s"}, []string{"serve"}, "BRIDGE_SHUTDOWN_GRACE"},
+		{"token mode without tokens", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092"}, []string{"serve"}, "BRIDGE_AUTH_MODE=token needs BRIDGE_AUTH_TOKENS"},
+		{"oauth2 without clients", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_MODE": "oauth2"}, []string{"serve"}, "needs BRIDGE_OAUTH_CLIENTS"},
+		{"oauth2 without keys", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_MODE": "token,oauth2", "BRIDGE_AUTH_TOKENS": "t", "BRIDGE_OAUTH_CLIENTS": "c:s"}, []string{"serve"}, "needs BRIDGE_OAUTH_SIGNING_KEYS"},
+		{"short signing key", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_MODE": "oauth2", "BRIDGE_OAUTH_CLIENTS": "c:s", "BRIDGE_OAUTH_SIGNING_KEYS": "short"}, []string{"serve"}, "shorter than 32 bytes"},
+		{"unknown auth mode", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_MODE": "hmac"}, []string{"serve"}, `"hmac" is not one of`},
+		{"tls cert without key", map[string]string{"BRIDGE_TLS_CERT_FILE": "/x.pem"}, []string{"serve"}, "BRIDGE_TLS_CERT_FILE and BRIDGE_TLS_KEY_FILE"},
 		{"unknown command", nil, []string{"launch"}, `unknown command "launch"`},
 		{"no command", nil, nil, "no command"},
 	}
@@ -161,34 +167,44 @@ func TestTopicsCreateIsIdempotentAndReportsMismatch(t *testing.T) {
 	}
 }
 
-// runInBackground starts run with args and returns a stop function that
-// cancels it and returns its error.
-func runInBackground(t *testing.T, args []string, stdout, stderr io.Writer) (stop func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, stdout, stderr) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-done:
-			case <-time.After(60 * time.Second):
-				err = errors.New("run did not return within 60s of cancel")
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+// running is a command started by runInBackground.
+type running struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
 }
 
-func waitReady(t *testing.T, base string) {
+// runInBackground starts run with args; stop cancels it and returns its
+// error.
+func runInBackground(t *testing.T, args []string, stdout, stderr io.Writer) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan struct{})}
+	go func() { r.err = run(ctx, args, stdout, stderr); close(r.done) }()
+	t.Cleanup(func() { _ = r.stop() })
+	return r
+}
+
+func (r *running) stop() error {
+	r.cancel()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(60 * time.Second):
+		return errors.New("run did not return within 60s of cancel")
+	}
+}
+
+// waitReady polls /readyz until 200, failing at once if the command exited.
+func waitReady(t *testing.T, r *running, base string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		select {
+		case <-r.done:
+			t.Fatalf("command exited before it was ready: %v", r.err)
+		default:
+		}
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
@@ -203,9 +219,18 @@ func waitReady(t *testing.T, base string) {
 	}
 }
 
-func postJSON(t *testing.T, url, body string) (int, map[string]any) {
+// postJSON posts body with optional header name/value pairs.
+func postJSON(t *testing.T, url, body string, headers ...string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,11 +250,12 @@ func TestServePublishesAndTailReadsBack(t *testing.T) {
 	t.Setenv("BRIDGE_HTTP_ADDR", addr)
 	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
 	var logs syncBuffer
-	stop := runInBackground(t, []string{"serve"}, io.Discard, &logs)
+	t.Setenv("BRIDGE_AUTH_TOKENS", "test-token-1")
+	srv := runInBackground(t, []string{"serve"}, io.Discard, &logs)
 	base := "http://" + addr
-	waitReady(t, base)
+	waitReady(t, srv, base)
 
-	status, body := postJSON(t, base+"/webhooks", devSample)
+	status, body := postJSON(t, base+"/webhooks", devSample, "X-AppDirect-Webhook-Token", "test-token-1")
 	if status != http.StatusAccepted || body["topic"] != n.Topic("subscription") {
 		t.Fatalf("post: %d %v", status, body)
 	}
@@ -246,7 +272,7 @@ func TestServePublishesAndTailReadsBack(t *testing.T) {
 	if line.Topic != n.Topic("subscription") || line.Key != "c1b2a3d4-e5f6-4789-a0b1-c2d3e4f5a6b7" || line.Headers["event-id"] != "7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d09" {
 		t.Errorf("tail line %+v", line)
 	}
-	if err := stop(); err != nil {
+	if err := srv.stop(); err != nil {
 		t.Fatalf("serve returned %v after cancel, want nil", err)
 	}
 	// One log line per request, with the fields operators search by.
@@ -275,9 +301,9 @@ func TestDevServesWithAnEmbeddedBroker(t *testing.T) {
 	t.Setenv("BRIDGE_DEV_KAFKA_ADDR", "127.0.0.1:0")
 	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
 	var out syncBuffer
-	stop := runInBackground(t, []string{"dev"}, &out, io.Discard)
+	srv := runInBackground(t, []string{"dev"}, &out, io.Discard)
 	base := "http://" + addr
-	waitReady(t, base)
+	waitReady(t, srv, base)
 	for _, want := range []string{"IN MEMORY ONLY", "curl -sS -X POST http://" + addr + "/webhooks", "tail --from-beginning"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dev banner lacks %q:\n%s", want, out.String())
@@ -295,7 +321,7 @@ func TestDevServesWithAnEmbeddedBroker(t *testing.T) {
 	if len(msgs) != 1 || kafkatest.Header(msgs[0], topics.HeaderEventID) != "7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d09" {
 		t.Errorf("embedded broker holds %d records, want the one sample", len(msgs))
 	}
-	if err := stop(); err != nil {
+	if err := srv.stop(); err != nil {
 		t.Fatalf("dev returned %v after cancel", err)
 	}
 }

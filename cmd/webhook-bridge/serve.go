@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -30,6 +33,18 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 	if err != nil {
 		return err
 	}
+	auth, err := cfg.auth()
+	if err != nil {
+		return err
+	}
+	var tlsCert *tls.Certificate
+	if cfg.TLSCertFile != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("load BRIDGE_TLS_CERT_FILE/BRIDGE_TLS_KEY_FILE: %w", err)
+		}
+		tlsCert = &c
+	}
 	naming := cfg.naming()
 	health := topics.NewHealth(admin, naming.All(), 2*time.Second, log)
 	hctx, stopHealth := context.WithCancel(context.Background())
@@ -38,6 +53,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 
 	opts := cfg.serverOptions()
 	opts.Ready = health.Err
+	if auth != nil {
+		opts.Auth = auth
+	} else {
+		log.Warn().Msg("BRIDGE_AUTH_MODE=none: deliveries are NOT authenticated; anyone who can reach this port can write to the topics")
+	}
 	srv := bridge.NewServer(w, opts, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -53,9 +73,13 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          httpErrorLog(log),
 	}
+	if tlsCert != nil {
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*tlsCert}}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+	}
 	v, c, _ := bridge.BuildInfo()
 	log.Info().Str("version", v).Str("commit", c).Str("addr", ln.Addr().String()).
-		Interface("config", cfg.redacted()).Msg("listening")
+		Bool("tls", tlsCert != nil).Interface("config", cfg.redacted()).Msg("listening")
 	if banner != nil {
 		banner(ln.Addr().String())
 	}
@@ -95,10 +119,27 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 	return nil
 }
 
-// redacted is the config as it may be logged: secrets replaced.
-func (c Config) redacted() Config {
-	if c.KafkaSASLPassword != "" {
-		c.KafkaSASLPassword = "[redacted]"
+// redacted is the effective config as it may be logged, by variable name:
+// fields tagged secret show only whether they are set.
+func (c Config) redacted() map[string]string {
+	out := map[string]string{}
+	v := reflect.ValueOf(c)
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		name := envPrefix + "_" + f.Tag.Get("envconfig")
+		fv := v.Field(i)
+		switch {
+		case f.Tag.Get("secret") == "true":
+			if fv.IsZero() || fv.Len() == 0 {
+				out[name] = ""
+			} else {
+				out[name] = "[redacted]"
+			}
+		case fv.Kind() == reflect.Slice:
+			out[name] = fmt.Sprint(strings.Join(fv.Interface().([]string), ","))
+		default:
+			out[name] = fmt.Sprint(fv.Interface())
+		}
 	}
-	return c
+	return out
 }

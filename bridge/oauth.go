@@ -1,0 +1,141 @@
+package bridge
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// oauthError is an RFC 6749 section 5.2 error of the token endpoint.
+type oauthError struct {
+	status int
+	code   string // invalid_request, invalid_client, invalid_grant, unsupported_grant_type
+	desc   string
+}
+
+func (e *oauthError) Error() string { return "oauth2 " + e.code + ": " + e.desc }
+
+// tokenResponse is an RFC 6749 section 5.1 access token response.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// maxTokenRequestBytes bounds a token request body.
+const maxTokenRequestBytes = 16 << 10
+
+// handleToken is the OAuth2 token endpoint the marketplace calls before
+// delivering with "Authorization: Bearer": grant types client_credentials
+// (client id and secret by HTTP Basic or in the form) and password (the
+// same, plus username and password).
+func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.Response().Header().Set("Cache-Control", "no-store")
+		c.Response().Header().Set("Pragma", "no-cache")
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+			return &oauthError{http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded"}
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxTokenRequestBytes+1))
+		if err != nil || len(body) > maxTokenRequestBytes {
+			return &oauthError{http.StatusBadRequest, "invalid_request", "the body could not be read or is too large"}
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return &oauthError{http.StatusBadRequest, "invalid_request", "the body is not a valid form"}
+		}
+		for k, v := range form {
+			if len(v) > 1 {
+				return &oauthError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("parameter %s is repeated", k)}
+			}
+		}
+		client, err := a.clientOf(r, form)
+		if err != nil {
+			s.metrics.authFailures.WithLabelValues("token_" + err.(*oauthError).code).Inc()
+			return err
+		}
+		var subject string
+		switch gt := form.Get("grant_type"); gt {
+		case "client_credentials":
+			subject = "client:" + client
+		case "password":
+			user, pass := form.Get("username"), form.Get("password")
+			if user == "" || pass == "" {
+				return &oauthError{http.StatusBadRequest, "invalid_request", "grant type password needs username and password"}
+			}
+			if !checkSecret(a.users, user, pass) {
+				s.metrics.authFailures.WithLabelValues("token_invalid_grant").Inc()
+				return &oauthError{http.StatusBadRequest, "invalid_grant", "the username or password is wrong"}
+			}
+			subject = "user:" + user
+		case "":
+			return &oauthError{http.StatusBadRequest, "invalid_request", "grant_type is missing"}
+		default:
+			return &oauthError{http.StatusBadRequest, "unsupported_grant_type", "grant types are client_credentials and password"}
+		}
+		tok, exp := a.issue(subject)
+		return c.JSON(http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(time.Until(exp).Round(time.Second) / time.Second)})
+	}
+}
+
+// clientOf authenticates the OAuth2 client by HTTP Basic or form fields (not
+// both, RFC 6749 section 2.3).
+func (a *Auth) clientOf(r *http.Request, form url.Values) (string, error) {
+	id, secret, basic := basicAuth(r)
+	formID, formSecret := form.Get("client_id"), form.Get("client_secret")
+	switch {
+	case basic && formSecret != "":
+		return "", &oauthError{http.StatusBadRequest, "invalid_request", "use one client authentication method, not both"}
+	case !basic:
+		id, secret = formID, formSecret
+	}
+	if id == "" || secret == "" {
+		return "", &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication is missing"}
+	}
+	if !checkSecret(a.clients, id, secret) {
+		return "", &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication failed"}
+	}
+	return id, nil
+}
+
+// basicAuth reads HTTP Basic credentials, form-decoding both parts as RFC
+// 6749 section 2.3.1 asks.
+func basicAuth(r *http.Request) (id, secret string, ok bool) {
+	scheme, enc, found := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !found || !strings.EqualFold(scheme, "Basic") {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+	if err != nil {
+		return "", "", true
+	}
+	u, p, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", "", true
+	}
+	if du, err := url.QueryUnescape(u); err == nil {
+		u = du
+	}
+	if dp, err := url.QueryUnescape(p); err == nil {
+		p = dp
+	}
+	return u, p, true
+}
+
+// checkSecret compares in constant time, also for unknown names, so timing
+// does not tell which names exist.
+func checkSecret(m map[string][]byte, name, secret string) bool {
+	want, ok := m[name]
+	if !ok {
+		want = []byte("\x00no-such-name-placeholder-secret\x00")
+	}
+	return matchAny([]byte(secret), [][]byte{want}) && ok
+}
