@@ -67,7 +67,16 @@ func (s *Server) httpError(err error, c echo.Context) {
 	status, body := http.StatusInternalServerError, errorBody{Error: "internal", Message: "internal error"}
 	var e *Error
 	var he *echo.HTTPError
+	var oe *oauthError
 	switch {
+	case errors.As(err, &oe):
+		// The token endpoint answers in RFC 6749's format.
+		infoOf(c).status, infoOf(c).err, infoOf(c).code = oe.status, err, oe.code
+		if oe.code == "invalid_client" {
+			c.Response().Header().Set("WWW-Authenticate", `Basic realm="webhook-bridge"`)
+		}
+		_ = c.JSON(oe.status, map[string]string{"error": oe.code, "error_description": oe.desc})
+		return
 	case errors.As(err, &e):
 		status, body.Error, body.Message = kindStatus[e.Kind], e.Code, e.Message
 		if e.Kind == KindUnavailable {
