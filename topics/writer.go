@@ -58,6 +58,10 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 		cfg.WriteTimeout = 10 * time.Second
 	}
 	l := log.With().Str("component", "kafka-writer").Logger()
+	// Retry for about as long as a caller waits (WriteTimeout): a leader
+	// moving or a topic just created answers "not leader" for a moment.
+	const backoffMax = 250 * time.Millisecond
+	attempts := 5 + int(cfg.WriteTimeout/backoffMax)
 	return &Writer{w: &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Kafka.Brokers...),
 		Balancer:               &kafka.Murmur2Balancer{},
@@ -67,9 +71,9 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 		BatchBytes:             cfg.maxRecordBytes(),
 		WriteTimeout:           cfg.WriteTimeout,
 		ReadTimeout:            cfg.WriteTimeout,
-		MaxAttempts:            5,
-		WriteBackoffMin:        20 * time.Millisecond,
-		WriteBackoffMax:        500 * time.Millisecond,
+		MaxAttempts:            attempts,
+		WriteBackoffMin:        10 * time.Millisecond,
+		WriteBackoffMax:        backoffMax,
 		AllowAutoTopicCreation: false,
 		Transport:              t,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {

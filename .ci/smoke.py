@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""End-to-end smoke test of the built binary against a running Kafka broker.
+
+Usage: python3 .ci/smoke.py BINARY   (with BRIDGE_TEST_KAFKA_BROKERS set, as
+.ci/run does). It creates topics under a fresh prefix, starts `serve`, posts
+every shipped sample (bridge/testdata/samples) and every kind of bad input,
+reads all topics back with kcat, and checks status codes, topics, keys,
+partitions (against Java's own partitioner), headers and quarantine records
+against the golden files (bridge/testdata/golden). Exits non-zero on any
+mismatch and prints 'N passed, M failed'.
+"""
+import glob
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = sys.argv[1]
+BROKERS = os.environ["BRIDGE_TEST_KAFKA_BROKERS"]
+PARTITIONS = 6
+PREFIX = "smoke-%s." % secrets.token_hex(3)
+TOKEN = secrets.token_hex(16)
+passed, failed = 0, 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def env(**extra):
+    e = dict(os.environ)
+    e.update({
+        "BRIDGE_KAFKA_BROKERS": BROKERS,
+        "BRIDGE_TOPIC_PREFIX": PREFIX,
+        "BRIDGE_TOPIC_PARTITIONS": str(PARTITIONS),
+        "BRIDGE_TOPIC_REPLICATION": "1",
+        "BRIDGE_AUTH_TOKENS": TOKEN,
+        "BRIDGE_SHUTDOWN_GRACE": "1s",
+    })
+    e.update(extra)
+    return e
+
+
+def post(url, body, headers=None, method="POST"):
+    req = urllib.request.Request(url, data=body, method=method)
+    req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=40) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def kcat_all(topic):
+    out = subprocess.run(
+        ["kcat", "-b", BROKERS, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-J"],
+        check=True, capture_output=True, timeout=60).stdout.decode()
+    recs = [json.loads(line) for line in out.splitlines() if line.strip()]
+    for r in recs:
+        h = r.get("headers") or []
+        r["headers"] = dict(zip(h[0::2], h[1::2]))
+    return recs
+
+
+def java_partitions(keys):
+    lib = glob.glob(os.path.expanduser("~/.cache/webhook-bridge/kafka-*/lib"))
+    if not lib:
+        raise SystemExit("no Kafka jars in ~/.cache/webhook-bridge (deploy/local/kafka.sh start fetches them)")
+    out = subprocess.run(
+        ["java", "-cp", lib[0] + "/*", os.path.join(ROOT, ".ci", "Partition.java"), str(PARTITIONS)],
+        input="\n".join(keys) + "\n", check=True, capture_output=True, text=True, timeout=120).stdout
+    return dict(zip(keys, (int(x) for x in out.split())))
+
+
+def main():
+    r = subprocess.run([BIN, "topics", "create"], env=env(), capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0 and r.stdout.count(" created") == 16, "topics create: %s %s" % (r.stdout, r.stderr))
+    r = subprocess.run([BIN, "topics", "create"], env=env(), capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0 and r.stdout.count(" exists") == 16, "topics create twice is idempotent: %s" % r.stdout)
+
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    log = open("/tmp/webhook-bridge-smoke.log", "w")
+    proc = subprocess.Popen([BIN, "serve"], env=env(BRIDGE_HTTP_ADDR="127.0.0.1:%d" % port), stdout=log, stderr=log)
+    os.environ["SMOKE_PID"] = str(proc.pid)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if time.time() > deadline or proc.poll() is not None:
+                raise SystemExit("serve never became ready; see /tmp/webhook-bridge-smoke.log")
+            time.sleep(0.1)
+
+        auth = {"X-AppDirect-Webhook-Token": TOKEN}
+        expected = {}  # topic -> list of golden records
+        samples = sorted(glob.glob(os.path.join(ROOT, "bridge/testdata/samples/*.json")))
+        check(len(samples) == 41, "41 samples (every resource x supported action), found %d" % len(samples))
+        for path in samples:
+            name = os.path.basename(path)
+            body = open(path, "rb").read()
+            golden = json.load(open(os.path.join(ROOT, "bridge/testdata/golden", name)))
+            golden["topic"] = PREFIX + golden["topic"].split(".", 1)[1]
+            golden["body"] = body
+            status, _, resp = post(base + "/webhooks", body, auth)
+            check(status == 202, "%s: status %d %s" % (name, status, resp[:200]))
+            if status == 202:
+                j = json.loads(resp)
+                check(j.get("topic") == golden["topic"] and j.get("key") == golden["key"], "%s: 202 body %s" % (name, j))
+            expected.setdefault(golden["topic"], []).append(golden)
+
+        bad = [
+            ("wrong token", b'{"uuid":"x"}', {"X-AppDirect-Webhook-Token": "wrong"}, 401, "unauthorized", False),
+            ("no token", b'{"uuid":"x"}', {}, 401, "unauthorized", False),
+            ("not json", b"{not json", auth, 400, "invalid_json", True),
+            ("empty body", b"", auth, 400, "invalid_json", True),
+            ("array", b"[1,2]", auth, 400, "invalid_envelope", True),
+            ("duplicate keys", b'{"uuid":"d1","uuid":"d2","resource":{"type":"USER"},"resourceAction":"ADDED"}', auth, 400, "invalid_json", True),
+            ("timestamp as string", b'{"uuid":"ts-1","timestamp":"abc","resource":{"type":"USER"},"resourceAction":"ADDED"}', auth, 400, "invalid_envelope", True),
+            ("missing type", b'{"uuid":"mt-1","resource":{},"resourceAction":"ADDED"}', auth, 400, "invalid_envelope", True),
+            ("unknown type", b'{"uuid":"ut-1","resource":{"type":"SALES_OPPORTUNITY"},"resourceAction":"ADDED"}', auth, 422, "unknown_resource", True),
+            ("lower-case type", b'{"uuid":"lc-1","resource":{"type":"user"},"resourceAction":"ADDED"}', auth, 422, "unknown_resource", True),
+            ("unsupported action", b'{"uuid":"ua-1","resource":{"type":"RESELLER_REGISTRANT","uuid":"r"},"resourceAction":"CHANGED"}', auth, 422, "unsupported_action", True),
+        ]
+        quarantined = []
+        for name, body, headers, want, code, q in bad:
+            status, _, resp = post(base + "/webhooks", body, headers)
+            try:
+                j = json.loads(resp)
+            except ValueError:
+                j = {}
+            check(status == want and j.get("error") == code, "%s: got %d %s, want %d %s" % (name, status, resp[:200], want, code))
+            if q:
+                quarantined.append((body, code))
+        # A body over the limit is refused from its Content-Length, before it
+        # is sent (the client asks with Expect: 100-continue, as curl does).
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.putrequest("POST", "/webhooks")
+        conn.putheader("Content-Length", str(2 << 20))
+        conn.putheader("Expect", "100-continue")
+        conn.putheader("X-AppDirect-Webhook-Token", TOKEN)
+        conn.endheaders()
+        resp = conn.getresponse()
+        j = json.loads(resp.read())
+        check(resp.status == 413 and j.get("error") == "body_too_large", "too large: %d %s" % (resp.status, j))
+        conn.close()
+        status, _, _ = post(base + "/webhooks", None, auth, method="GET")
+        check(status == 405, "GET /webhooks: %d, want 405" % status)
+        status, _, _ = post(base + "/nowhere", b"{}", auth)
+        check(status == 404, "POST /nowhere: %d, want 404" % status)
+
+        keys = sorted({g["key"] for gs in expected.values() for g in gs})
+        parts = java_partitions(keys)
+        for topic, goldens in sorted(expected.items()):
+            recs = kcat_all(topic)
+            check(len(recs) == len(goldens), "%s: %d records, want %d" % (topic, len(recs), len(goldens)))
+            by_id = {r["headers"].get("event-id"): r for r in recs}
+            for g in goldens:
+                want_headers = {h["key"]: h["value"] for h in g["headers"]}
+                r = by_id.get(want_headers["event-id"])
+                if r is None:
+                    check(False, "%s: event %s missing" % (topic, want_headers["event-id"]))
+                    continue
+                check(r["key"] == g["key"], "%s: key %s, want %s" % (topic, r["key"], g["key"]))
+                check(r["partition"] == parts[g["key"]], "%s: key %s in partition %d, Java's partitioner says %d" % (topic, g["key"], r["partition"], parts[g["key"]]))
+                check(r["headers"] == want_headers, "%s: headers %s, want %s" % (topic, r["headers"], want_headers))
+                value = json.loads(r["payload"])
+                check(value == g["value"], "%s: value differs from golden" % topic)
+                check(json.loads(g["body"]) == value["data"], "%s: data is not the posted body" % topic)
+        recs = kcat_all(PREFIX + "deadletter")
+        check(len(recs) == len(quarantined), "quarantine: %d records, want %d" % (len(recs), len(quarantined)))
+        got = sorted((r["payload"] or "", r["headers"].get("error")) for r in recs)
+        want = sorted((b.decode(), c) for b, c in quarantined)
+        check(got == want, "quarantine holds %s, want %s" % (got, want))
+
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=30)
+            check(rc == 0, "serve exit code after SIGTERM: %d" % rc)
+        except subprocess.TimeoutExpired:
+            check(False, "serve did not exit within 30s of SIGTERM")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    with open("/tmp/webhook-bridge-smoke.log") as f:
+        logtext = f.read()
+    check(TOKEN not in logtext, "the delivery token appears in the log")
+    print("smoke: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
