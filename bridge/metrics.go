@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"errors"
+	"sync"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // latencyBuckets resolve 1 ms at the low end, where a healthy bridge lives,
@@ -76,6 +79,61 @@ func newMetrics() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo())
 	return m
+}
+
+// writerCollector exports the Kafka writer's counters, accumulating the
+// deltas each Stats call returns.
+type writerCollector struct {
+	stats func() topics.WriterStats
+	mu    sync.Mutex
+	total topics.WriterStats
+
+	writes, messages, bytes, errors, retries, queue *prometheus.Desc
+}
+
+func newWriterCollector(stats func() topics.WriterStats) *writerCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("webhook_bridge_kafka_writer_"+name, help, nil, nil)
+	}
+	return &writerCollector{
+		stats:    stats,
+		writes:   d("writes_total", "Produce requests the Kafka writer sent."),
+		messages: d("messages_total", "Records the Kafka writer wrote."),
+		bytes:    d("bytes_total", "Bytes of records the Kafka writer wrote."),
+		errors:   d("errors_total", "Produce attempts that failed."),
+		retries:  d("retries_total", "Produce attempts that were retries."),
+		queue:    d("queue_length", "Records waiting in the writer's queue."),
+	}
+}
+
+func (c *writerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.writes, c.messages, c.bytes, c.errors, c.retries, c.queue} {
+		ch <- d
+	}
+}
+
+func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	s := c.stats()
+	c.total.Writes += s.Writes
+	c.total.Messages += s.Messages
+	c.total.Bytes += s.Bytes
+	c.total.Errors += s.Errors
+	c.total.Retries += s.Retries
+	t := c.total
+	c.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(t.Writes))
+	ch <- prometheus.MustNewConstMetric(c.messages, prometheus.CounterValue, float64(t.Messages))
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(t.Bytes))
+	ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(t.Errors))
+	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(t.Retries))
+	ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(s.QueueLength))
+}
+
+// WatchWriter exports a Kafka writer's statistics; stats must return the
+// counters since its previous call (topics.Writer.Stats does).
+func (m *Metrics) WatchWriter(stats func() topics.WriterStats) {
+	m.Registry.MustRegister(newWriterCollector(stats))
 }
 
 // Metrics returns the server's metrics registry, for the caller to add its

@@ -23,13 +23,8 @@ func handleHealthz(c echo.Context) error {
 }
 
 func (s *Server) handleReadyz(c echo.Context) error {
-	if s.draining.Load() {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "shutting down"})
-	}
-	if s.opts.Ready != nil {
-		if err := s.opts.Ready(); err != nil {
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
-		}
+	if err := s.readiness(); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -6,11 +6,13 @@
 package bridge
 
 import (
+	"errors"
 	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
@@ -75,12 +77,34 @@ func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
 	s := &Server{e: echo.New(), pub: pub, opts: opts, log: log, metrics: newMetrics()}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.httpError
+	s.metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "webhook_bridge_ready",
+		Help: "1 when /readyz answers 200 (Kafka reachable, every topic present, not shutting down), else 0.",
+	}, func() float64 {
+		if s.readiness() != nil {
+			return 0
+		}
+		return 1
+	}))
 	s.routes()
 	return s
 }
 
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+
+// readiness is nil when the server should receive traffic, else why not.
+func (s *Server) readiness() error {
+	if s.draining.Load() {
+		return errShuttingDown
+	}
+	if s.opts.Ready != nil {
+		return s.opts.Ready()
+	}
+	return nil
+}
+
+var errShuttingDown = errors.New("shutting down")
 
 // Drain marks the server as shutting down: /readyz answers 503 from now on so
 // load balancers stop sending, while requests keep being served.

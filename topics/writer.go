@@ -104,9 +104,22 @@ func (w *Writer) Publish(ctx context.Context, recs ...Record) error {
 	return nil
 }
 
-// Stats returns the kafka-go writer statistics since the previous call; its
-// counters reset on every call.
-func (w *Writer) Stats() kafka.WriterStats { return w.w.Stats() }
+// WriterStats are the writer's counters since the previous Stats call.
+type WriterStats struct {
+	Writes, Messages, Bytes, Errors, Retries int64
+	// Gauges, as of the call.
+	QueueLength, QueueCapacity int64
+}
+
+// Stats returns the counters since the previous call (kafka-go resets them on
+// every read, so exactly one caller should read and accumulate them).
+func (w *Writer) Stats() WriterStats {
+	s := w.w.Stats()
+	return WriterStats{
+		Writes: s.Writes, Messages: s.Messages, Bytes: s.Bytes, Errors: s.Errors, Retries: s.Retries,
+		QueueLength: s.QueueLength, QueueCapacity: s.QueueCapacity,
+	}
+}
 
 // Close flushes pending records and closes connections.
 func (w *Writer) Close() error { return w.w.Close() }

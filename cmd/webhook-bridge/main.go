@@ -39,6 +39,7 @@ Usage:
   webhook-bridge topics list           show every topic and its partitions
   webhook-bridge tail [flags]          print records as JSON lines (see tail --help)
   webhook-bridge version               print version, commit and Go version
+  webhook-bridge healthcheck [URL]     exit 0 if URL (default: this host's /readyz) answers 200
 
 Every command reads its settings from the environment:
 
@@ -61,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		v, c, g := bridge.BuildInfo()
 		fmt.Fprintf(stdout, "webhook-bridge %s (commit %s, %s)\n", v, c, g)
 		return nil
+	}
+	if cmd == "healthcheck" {
+		return healthcheck(ctx, rest, stdout)
 	}
 	for _, a := range rest {
 		if a == "-h" || a == "--help" || a == "-help" {

@@ -59,6 +59,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 		log.Warn().Msg("BRIDGE_AUTH_MODE=none: deliveries are NOT authenticated; anyone who can reach this port can write to the topics")
 	}
 	srv := bridge.NewServer(w, opts, log)
+	srv.Metrics().WatchWriter(w.Stats)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"sort"
 	"strings"
@@ -64,11 +65,18 @@ func CreateTopics(t testing.TB, kc topics.KafkaConfig, n topics.Naming, partitio
 	if _, err := admin.Create(ctx, n.All(), topics.TopicSpec{Partitions: partitions, ReplicationFactor: 1}); err != nil {
 		t.Fatalf("create topics: %v", err)
 	}
-	// A new topic's leaders can take a moment to be known everywhere.
+	// A new partition answers "not leader" until the broker has created its
+	// log, which takes a while on a loaded machine: wait until every
+	// partition answers a ListOffsets.
 	for {
-		if err := admin.Check(ctx, n.All()); err == nil {
+		err := admin.Check(ctx, n.All())
+		if err == nil {
+			err = answering(ctx, kc, n.All())
+		}
+		if err == nil {
 			return
-		} else if ctx.Err() != nil {
+		}
+		if ctx.Err() != nil {
 			t.Fatalf("topics not ready: %v", err)
 		}
 		select {
@@ -78,6 +86,46 @@ func CreateTopics(t testing.TB, kc topics.KafkaConfig, n topics.Naming, partitio
 	}
 }
 
+// answering returns nil once every partition of every topic answers its
+// offsets from its leader.
+func answering(ctx context.Context, kc topics.KafkaConfig, names []string) error {
+	for _, topic := range names {
+		if _, err := offsets(ctx, kc, topic); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type span struct{ partition, first, last int64 }
+
+// offsets returns the first and end offsets of every partition of topic.
+func offsets(ctx context.Context, kc topics.KafkaConfig, topic string) ([]span, error) {
+	conn, err := kafka.DialContext(ctx, "tcp", kc.Brokers[0])
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", kc.Brokers[0], err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	out := make([]span, 0, len(parts))
+	for _, p := range parts {
+		pc, err := kafka.DialLeader(ctx, "tcp", kc.Brokers[0], topic, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, p.ID, err)
+		}
+		first, last, err := pc.ReadOffsets()
+		pc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p.ID, err)
+		}
+		out = append(out, span{int64(p.ID), first, last})
+	}
+	return out, nil
+}
+
 // ReadAll reads every record of topic, from the start of each partition to
 // the end offsets seen when it is called, and returns them ordered by
 // partition and offset. Records acknowledged before the call are all there.
@@ -85,38 +133,31 @@ func ReadAll(t testing.TB, kc topics.KafkaConfig, topic string, timeout time.Dur
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	conn, err := kafka.DialContext(ctx, "tcp", kc.Brokers[0])
-	if err != nil {
-		t.Fatalf("dial %s: %v", kc.Brokers[0], err)
-	}
-	parts, err := conn.ReadPartitions(topic)
-	conn.Close()
-	if err != nil {
-		t.Fatalf("partitions of %s: %v", topic, err)
+	var spans []span
+	for {
+		var err error
+		if spans, err = offsets(ctx, kc, topic); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("read %s: %v", topic, err)
+		}
+		time.Sleep(50 * time.Millisecond) // a partition not answering yet: poll
 	}
 	var out []kafka.Message
-	for _, p := range parts {
-		pc, err := kafka.DialLeader(ctx, "tcp", kc.Brokers[0], topic, p.ID)
-		if err != nil {
-			t.Fatalf("dial leader of %s/%d: %v", topic, p.ID, err)
-		}
-		first, last, err := pc.ReadOffsets()
-		pc.Close()
-		if err != nil {
-			t.Fatalf("offsets of %s/%d: %v", topic, p.ID, err)
-		}
-		if last == first {
+	for _, sp := range spans {
+		if sp.last == sp.first {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
-		if err := r.SetOffset(first); err != nil {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: int(sp.partition), MaxWait: 100 * time.Millisecond})
+		if err := r.SetOffset(sp.first); err != nil {
 			t.Fatal(err)
 		}
-		for off := first; off < last; off++ {
+		for off := sp.first; off < sp.last; off++ {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
 				r.Close()
-				t.Fatalf("read %s/%d at %d of %d: %v", topic, p.ID, off, last, err)
+				t.Fatalf("read %s/%d at %d of %d: %v", topic, sp.partition, off, sp.last, err)
 			}
 			out = append(out, m)
 		}
