@@ -2,10 +2,10 @@ package bridge
 
 import (
 	"errors"
-	"sync"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"

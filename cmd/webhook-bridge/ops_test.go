@@ -68,9 +68,9 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	}
 	text := scrape(t, base)
 	for series, want := range map[string]string{
-		`webhook_bridge_records_published_total{topic="` + n.Topic("subscription") + `"}`:                     "1",
-		`webhook_bridge_quarantined_total{reason="invalid_json"}`:                                             "1",
-		`webhook_bridge_auth_failures_total{reason="invalid_token"}`:                                          "1",
+		`webhook_bridge_records_published_total{topic="` + n.Topic("subscription") + `"}`:                    "1",
+		`webhook_bridge_quarantined_total{reason="invalid_json"}`:                                            "1",
+		`webhook_bridge_auth_failures_total{reason="invalid_token"}`:                                         "1",
 		`webhook_bridge_requests_total{action="added",code="202",resource="subscription",route="/webhooks"}`: "1",
 		`webhook_bridge_ready`:                       "1",
 		`webhook_bridge_kafka_writer_messages_total`: "2",
