@@ -203,15 +203,16 @@ const (
 
 var b64 = base64.RawURLEncoding
 
-// issue signs an access token for subject with the first signing key.
-func (a *Auth) issue(subject string) (string, time.Time) {
+// issue signs an access token for subject with the first signing key; it
+// expires a.ttl from now.
+func (a *Auth) issue(subject string) string {
 	now := a.now()
 	exp := now.Add(a.ttl)
 	k := a.keys[0]
 	header, _ := json.Marshal(map[string]string{"alg": "HS256", "typ": "JWT", "kid": k.id})
 	claims, _ := json.Marshal(accessClaims{Issuer: tokenIssuer, Subject: subject, Audience: tokenAudience, IssuedAt: now.Unix(), Expires: exp.Unix()})
 	signing := b64.EncodeToString(header) + "." + b64.EncodeToString(claims)
-	return signing + "." + b64.EncodeToString(sign(k.key, signing)), exp
+	return signing + "." + b64.EncodeToString(sign(k.key, signing))
 }
 
 func sign(key []byte, s string) []byte {

@@ -28,9 +28,13 @@ func appendCloudEvent(dst []byte, res *topics.Resource, act topics.Action, env *
 		dst = append(dst, `,"subject":`...)
 		dst = appendJSONString(dst, env.ResourceUUID)
 	}
-	if !env.Timestamp.IsZero() {
+	// RFC 3339 has four-digit years; the envelope admits timestamps far
+	// beyond 9999, and a "time" consumers cannot parse would make the whole
+	// event unreadable to them. time is optional, and data keeps the
+	// original timestamp.
+	if ts := env.Timestamp.UTC(); !env.Timestamp.IsZero() && ts.Year() >= 0 && ts.Year() <= 9999 {
 		dst = append(dst, `,"time":"`...)
-		dst = env.Timestamp.UTC().AppendFormat(dst, ceTimeLayout)
+		dst = ts.AppendFormat(dst, ceTimeLayout)
 		dst = append(dst, '"')
 	}
 	dst = append(dst, `,"datacontenttype":"application/json"`...)

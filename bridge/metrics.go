@@ -34,6 +34,8 @@ type Metrics struct {
 	quarantined    *prometheus.CounterVec
 	authFailures   *prometheus.CounterVec
 	inFlight       prometheus.Gauge
+	overloaded     prometheus.Counter
+	duplicates     prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -74,6 +76,15 @@ func newMetrics() *Metrics {
 			Help: "Requests being served.",
 		}),
 	}
+	m.overloaded = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "webhook_bridge_overloaded_total",
+		Help: "Webhook requests refused with 503 because BRIDGE_MAX_INFLIGHT were already in flight.",
+	})
+	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "webhook_bridge_duplicates_total",
+		Help: "Redeliveries of an event id this instance already had acknowledged, answered 202 without a second record.",
+	})
+	m.Registry.MustRegister(m.overloaded, m.duplicates)
 	m.Registry.MustRegister(m.requests, m.requestSeconds, m.publishSeconds, m.published,
 		m.publishErrors, m.quarantined, m.authFailures, m.inFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

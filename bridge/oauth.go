@@ -59,7 +59,11 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 		}
 		client, err := a.clientOf(r, form)
 		if err != nil {
-			s.metrics.authFailures.WithLabelValues("token_" + err.(*oauthError).code).Inc()
+			// Only failed client authentication counts; a malformed request
+			// is not an authentication attempt.
+			if code := err.(*oauthError).code; code == "invalid_client" {
+				s.metrics.authFailures.WithLabelValues("token_" + code).Inc()
+			}
 			return err
 		}
 		var subject string
@@ -81,8 +85,10 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 		default:
 			return &oauthError{http.StatusBadRequest, "unsupported_grant_type", "grant types are client_credentials and password"}
 		}
-		tok, exp := a.issue(subject)
-		return c.JSON(http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(time.Until(exp).Round(time.Second) / time.Second)})
+		tok := a.issue(subject)
+		// expires_in is the TTL itself: the token's exp was computed from
+		// the same clock (AuthConfig.Now) that checks it.
+		return c.JSON(http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(a.ttl / time.Second)})
 	}
 }
 
@@ -100,14 +106,25 @@ func (a *Auth) clientOf(r *http.Request, form url.Values) (string, error) {
 	if id == "" || secret == "" {
 		return "", &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication is missing"}
 	}
-	if !checkSecret(a.clients, id, secret) {
+	ok := checkSecret(a.clients, id, secret)
+	if basic {
+		// RFC 6749 section 2.3.1 form-encodes both parts inside Basic, but
+		// many clients send them as they are; a secret with "+" or "%"
+		// (base64 secrets have "+") would then never match. Accept either
+		// reading, checking both so timing does not tell which one matched.
+		du, derr := url.QueryUnescape(id)
+		dp, perr := url.QueryUnescape(secret)
+		if derr == nil && perr == nil && checkSecret(a.clients, du, dp) {
+			ok, id = true, du
+		}
+	}
+	if !ok {
 		return "", &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication failed"}
 	}
 	return id, nil
 }
 
-// basicAuth reads HTTP Basic credentials, form-decoding both parts as RFC
-// 6749 section 2.3.1 asks.
+// basicAuth reads HTTP Basic credentials as sent, not form-decoded.
 func basicAuth(r *http.Request) (id, secret string, ok bool) {
 	scheme, enc, found := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !found || !strings.EqualFold(scheme, "Basic") {
@@ -120,12 +137,6 @@ func basicAuth(r *http.Request) (id, secret string, ok bool) {
 	u, p, found := strings.Cut(string(raw), ":")
 	if !found {
 		return "", "", true
-	}
-	if du, err := url.QueryUnescape(u); err == nil {
-		u = du
-	}
-	if dp, err := url.QueryUnescape(p); err == nil {
-		p = dp
 	}
 	return u, p, true
 }

@@ -44,6 +44,15 @@ type Options struct {
 	Ready func() error
 	// Index finds the company of events whose payload names none; may be nil.
 	Index topics.CompanyIndex
+	// MaxInFlight caps webhook requests served at once; above it the answer
+	// is 503 at once instead of queueing (default 1000).
+	MaxInFlight int
+	// DedupTTL is how long an acknowledged event id is remembered, so that a
+	// redelivery gets 2xx without a second record (default 1 h; negative
+	// turns it off).
+	DedupTTL time.Duration
+	// DedupMaxEntries bounds the remembered ids (default 100000).
+	DedupMaxEntries int
 	// Auth authenticates deliveries; nil accepts every delivery. An *Auth
 	// with OAuth2 on also serves POST /oauth/token.
 	Auth Authenticator
@@ -59,6 +68,15 @@ func (o *Options) defaults() {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = 5 * time.Second
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 1000
+	}
+	if o.DedupTTL == 0 {
+		o.DedupTTL = time.Hour
+	}
+	if o.DedupMaxEntries <= 0 {
+		o.DedupMaxEntries = 100_000
+	}
 }
 
 // Server is the bridge's HTTP handler.
@@ -69,12 +87,17 @@ type Server struct {
 	log      zerolog.Logger
 	draining atomic.Bool
 	metrics  *Metrics
+	inFlight atomic.Int64
+	dedup    *dedup // nil when off
 }
 
 // NewServer builds the HTTP handler. pub receives every record to write.
 func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
 	opts.defaults()
 	s := &Server{e: echo.New(), pub: pub, opts: opts, log: log, metrics: newMetrics()}
+	if opts.DedupTTL > 0 {
+		s.dedup = newDedup(opts.DedupTTL, opts.DedupMaxEntries)
+	}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.httpError
 	s.metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -27,6 +27,15 @@ type accepted struct {
 func (s *Server) handleWebhook() echo.HandlerFunc {
 	return func(c echo.Context) error {
 		info := infoOf(c)
+		// Bound the requests (and so the bodies) held at once: when Kafka is
+		// slow or away, refuse at once rather than queue without limit.
+		if n := s.inFlight.Add(1); n > int64(s.opts.MaxInFlight) {
+			s.inFlight.Add(-1)
+			s.metrics.overloaded.Inc()
+			return &Error{Kind: KindUnavailable, Code: "overloaded",
+				Message: fmt.Sprintf("more than %d requests in flight; retry later", s.opts.MaxInFlight)}
+		}
+		defer s.inFlight.Add(-1)
 		body, err := readBody(c.Request(), s.opts.MaxBodyBytes)
 		if err != nil {
 			return err
@@ -36,9 +45,15 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		if len(info.eventID) > 256 {
 			info.eventID = ""
 		}
-		var perr *topics.EnvelopeError
-		if errors.As(err, &perr) {
-			return s.quarantine(c, body, KindInvalid, perr.Code, perr.Detail)
+		if err != nil {
+			// Any parse error stops here: routing an envelope that was not
+			// read would misfile it.
+			code, detail := topics.CodeInvalidEnvelope, err.Error()
+			var perr *topics.EnvelopeError
+			if errors.As(err, &perr) {
+				code, detail = perr.Code, perr.Detail
+			}
+			return s.quarantine(c, body, KindInvalid, code, detail)
 		}
 		res, ok := topics.Lookup(env.Type)
 		if !ok {
@@ -56,6 +71,18 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 			return s.quarantine(c, body, KindUnroutable, topics.CodeUnsupportedAction,
 				fmt.Sprintf("resource %s does not support action %s", env.Type, env.Action))
 		}
+		acked := false // set once Kafka acknowledged; read by the dedup
+		if s.dedup != nil {
+			dup, done, err := s.dedup.begin(c.Request().Context(), env.ID)
+			if err != nil {
+				return &Error{Kind: KindUnavailable, Code: "cancelled", Message: "the request ended while an earlier delivery of this event was in flight", Err: err}
+			}
+			if dup {
+				s.metrics.duplicates.Inc()
+				return c.JSON(http.StatusAccepted, accepted{Status: "duplicate", EventID: env.ID, Topic: s.opts.Naming.Topic(res.Name)})
+			}
+			defer func() { done(acked) }()
+		}
 		key := topics.ChooseKey(res, &env, s.opts.Index)
 		info.companyID = key.CompanyID
 		rec := topics.EventRecord(s.opts.Naming, res, act, &env, key, appendCloudEvent(nil, res, act, &env, key))
@@ -64,6 +91,7 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 			return err
 		}
 		s.metrics.published.WithLabelValues(rec.Topic).Inc()
+		acked = true
 		return c.JSON(http.StatusAccepted, accepted{Status: "accepted", EventID: env.ID, Topic: rec.Topic, Key: key.Value})
 	}
 }

@@ -1,6 +1,7 @@
 package topics
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -72,20 +73,28 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		seenID       bool
 		seenAction   bool
 	)
+	// Every member is visited even after a bad one, so that the ID is known
+	// whatever order the keys come in; the first error is the one reported.
+	keep := func(s string, e error) string {
+		if err == nil {
+			err = e
+		}
+		return s
+	}
 	members(body, func(k, v []byte) bool {
-		switch string(k) {
+		switch memberName(k) {
 		case "uuid":
 			seenID = true
-			env.ID, err = stringField("uuid", v)
+			env.ID = keep(stringField("uuid", v))
 		case "timestamp":
 			ts = v
 		case "resource":
 			resource = v
 		case "resourceAction":
 			seenAction = true
-			env.Action, err = stringField("resourceAction", v)
+			env.Action = keep(stringField("resourceAction", v))
 		}
-		return err == nil
+		return true
 	})
 	if err != nil {
 		return env, err
@@ -98,20 +107,20 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 	}
 	var seenType bool
 	members(resource, func(k, v []byte) bool {
-		switch string(k) {
+		switch memberName(k) {
 		case "type":
 			seenType = true
-			env.Type, err = stringField("resource.type", v)
+			env.Type = keep(stringField("resource.type", v))
 		case "uuid":
-			env.ResourceUUID, err = optionalString("resource.uuid", v)
+			env.ResourceUUID = keep(optionalString("resource.uuid", v))
 		case "url":
-			env.URL, err = optionalString("resource.url", v)
+			env.URL = keep(optionalString("resource.url", v))
 		case "content":
 			if string(v) != "null" {
 				env.Content = v
 			}
 		}
-		return err == nil
+		return true
 	})
 	switch {
 	case err != nil:
@@ -131,6 +140,18 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		}
 	}
 	return env, nil
+}
+
+// memberName decodes a raw object key, so that an escaped spelling such as
+// "\u0075uid" is the member "uuid", as it is for every other JSON parser.
+// validJSON has already refused documents where two spellings of one name
+// appear in the same object.
+func memberName(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw)
+	}
+	s, _ := decodeString(append(append([]byte{'"'}, raw...), '"'))
+	return s
 }
 
 func kindOf(first byte) string {

@@ -106,25 +106,51 @@ func (kp keyPath) eval(env *Envelope) []string {
 		}
 		return nil
 	}
-	var out []string
+	var out idSet
 	collect(env.Content, kp.segs, &out)
-	return out
+	return out.ids
 }
 
-// collect walks v along segs, appending every valid string found at the end.
+// idSet collects company ids in order, without repeats. It switches from a
+// linear scan to a map once it holds more than a few ids, so that a payload
+// naming thousands of companies costs linear, not quadratic, time.
+type idSet struct {
+	ids  []string
+	seen map[string]struct{}
+}
+
+func (s *idSet) add(id string) {
+	if s.seen != nil {
+		if _, dup := s.seen[id]; dup {
+			return
+		}
+		s.seen[id] = struct{}{}
+		s.ids = append(s.ids, id)
+		return
+	}
+	for _, have := range s.ids {
+		if have == id {
+			return
+		}
+	}
+	s.ids = append(s.ids, id)
+	if len(s.ids) > 16 {
+		s.seen = make(map[string]struct{}, 2*len(s.ids))
+		for _, have := range s.ids {
+			s.seen[have] = struct{}{}
+		}
+	}
+}
+
+// collect walks v along segs, adding every valid string found at the end.
 // Values of the wrong JSON type are skipped, never an error.
-func collect(v []byte, segs []keySeg, out *[]string) {
+func collect(v []byte, segs []keySeg, out *idSet) {
 	if len(v) == 0 {
 		return
 	}
 	if len(segs) == 0 {
 		if s, ok := decodeString(v); ok && validCompanyID(s) {
-			for _, have := range *out {
-				if have == s {
-					return
-				}
-			}
-			*out = append(*out, s)
+			out.add(s)
 		}
 		return
 	}
