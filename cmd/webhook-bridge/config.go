@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,6 +44,9 @@ type Config struct {
 	TopicReplication  int               `envconfig:"TOPIC_REPLICATION" default:"3" desc:"replication factor of each topic made by topics create (1 for a single local broker)"`
 	MaxBodyBytes      int64             `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted webhook body; larger ones get 413"`
 	PublishTimeout    time.Duration     `envconfig:"PUBLISH_TIMEOUT" default:"10s" desc:"how long a request waits for Kafka's acks=all before answering 503 (keep well under the marketplace's 30s)"`
+	MaxInFlight       int               `envconfig:"MAX_INFLIGHT" default:"1000" desc:"most webhook requests served at once; above it the answer is 503 at once (bounds memory while Kafka is away)"`
+	DedupTTL          time.Duration     `envconfig:"DEDUP_TTL" default:"1h" desc:"how long an acknowledged event id is remembered so a redelivery gets 2xx without a second record (0 turns it off)"`
+	DedupMaxEntries   int               `envconfig:"DEDUP_MAX_ENTRIES" default:"100000" desc:"most event ids remembered for dedup (oldest dropped first)"`
 	BatchTimeout      time.Duration     `envconfig:"KAFKA_BATCH_TIMEOUT" default:"2ms" desc:"how long the writer waits to fill a batch"`
 	BatchSize         int               `envconfig:"KAFKA_BATCH_SIZE" default:"100" desc:"most records per batch"`
 	ReadHeaderTimeout time.Duration     `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read request headers (cuts off slow clients)"`
@@ -59,12 +64,14 @@ type Config struct {
 func loadConfig() (Config, error) {
 	var c Config
 	if err := envconfig.Process(envPrefix, &c); err != nil {
-		return c, fmt.Errorf("configuration: %w", err)
+		return c, fmt.Errorf("configuration: %w", hideSecretValue(err))
 	}
 	if _, err := zerolog.ParseLevel(strings.ToLower(c.LogLevel)); err != nil || c.LogLevel == "" {
 		return c, fmt.Errorf("configuration: BRIDGE_LOG_LEVEL %q is not one of debug, info, warn, error", c.LogLevel)
 	}
 	switch {
+	case c.MaxInFlight <= 0 || c.DedupMaxEntries <= 0 || c.DedupTTL < 0:
+		return c, fmt.Errorf("configuration: BRIDGE_MAX_INFLIGHT and BRIDGE_DEDUP_MAX_ENTRIES must be positive, BRIDGE_DEDUP_TTL not negative")
 	case c.MaxBodyBytes <= 0:
 		return c, fmt.Errorf("configuration: BRIDGE_MAX_BODY_BYTES must be positive")
 	case c.PublishTimeout <= 0 || c.PublishTimeout >= 30*time.Second:
@@ -77,6 +84,25 @@ func loadConfig() (Config, error) {
 		return c, fmt.Errorf("configuration: BRIDGE_SHUTDOWN_GRACE (%s) must be shorter than BRIDGE_SHUTDOWN_TIMEOUT (%s)", c.ShutdownGrace, c.ShutdownTimeout)
 	}
 	return c, nil
+}
+
+// hideSecretValue rewrites envconfig's error for a secret variable, which
+// would quote the value (and the offending item), into one that names the
+// variable and the expected form only.
+func hideSecretValue(err error) error {
+	var pe *envconfig.ParseError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	f, ok := reflect.TypeFor[Config]().FieldByName(pe.FieldName)
+	if !ok || f.Tag.Get("secret") != "true" {
+		return err
+	}
+	form := "a value of type " + pe.TypeName
+	if f.Type.Kind() == reflect.Map {
+		form = "comma-separated name:secret pairs, where neither part contains ',' or ':'"
+	}
+	return fmt.Errorf("%s is not %s (the value is secret and not shown)", pe.KeyName, form)
 }
 
 // kafka returns the Kafka connection settings, checked.
@@ -142,7 +168,14 @@ func (c Config) auth() (*bridge.Auth, error) {
 }
 
 func (c Config) serverOptions() bridge.Options {
-	return bridge.Options{Naming: c.naming(), MaxBodyBytes: c.MaxBodyBytes, PublishTimeout: c.PublishTimeout}
+	dedup := c.DedupTTL
+	if dedup == 0 {
+		dedup = -1 // off; Options reads 0 as its default
+	}
+	return bridge.Options{
+		Naming: c.naming(), MaxBodyBytes: c.MaxBodyBytes, PublishTimeout: c.PublishTimeout,
+		MaxInFlight: c.MaxInFlight, DedupTTL: dedup, DedupMaxEntries: c.DedupMaxEntries,
+	}
 }
 
 // printEnv writes the table of environment variables with their defaults.
