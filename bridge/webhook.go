@@ -40,37 +40,22 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		env, err := topics.ParseEnvelope(body)
-		info.eventID = env.ID
-		if len(info.eventID) > 256 {
-			info.eventID = ""
+		ev, err := Normalize(body, s.opts.Naming, s.opts.Index)
+		if len(ev.Envelope.ID) <= 256 {
+			info.eventID = ev.Envelope.ID
 		}
+		if ev.Resource != nil {
+			info.resource = ev.Resource.Name
+		}
+		info.action = string(ev.Action)
 		if err != nil {
-			// Any parse error stops here: routing an envelope that was not
-			// read would misfile it.
-			code, detail := topics.CodeInvalidEnvelope, err.Error()
-			var perr *topics.EnvelopeError
-			if errors.As(err, &perr) {
-				code, detail = perr.Code, perr.Detail
+			var e *Error
+			if !errors.As(err, &e) {
+				return err
 			}
-			return s.quarantine(c, body, KindInvalid, code, detail)
+			return s.quarantine(c, body, e.Kind, e.Code, e.Message)
 		}
-		res, ok := topics.Lookup(env.Type)
-		if !ok {
-			return s.quarantine(c, body, KindUnroutable, topics.CodeUnknownResource,
-				fmt.Sprintf("resource.type %q is not a known resource (types are matched exactly, upper case)", env.Type))
-		}
-		info.resource = res.Name
-		act, ok := topics.ParseAction(env.Action)
-		if !ok {
-			return s.quarantine(c, body, KindUnroutable, topics.CodeUnsupportedAction,
-				fmt.Sprintf("resourceAction %q is not one of ADDED, CHANGED, REMOVED (or DELETED)", env.Action))
-		}
-		info.action = string(act)
-		if !res.Supports(act) {
-			return s.quarantine(c, body, KindUnroutable, topics.CodeUnsupportedAction,
-				fmt.Sprintf("resource %s does not support action %s", env.Type, env.Action))
-		}
+		env, rec := &ev.Envelope, ev.Record
 		acked := false // set once Kafka acknowledged; read by the dedup
 		if s.dedup != nil {
 			dup, done, err := s.dedup.begin(c.Request().Context(), env.ID)
@@ -79,20 +64,17 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 			}
 			if dup {
 				s.metrics.duplicates.Inc()
-				return c.JSON(http.StatusAccepted, accepted{Status: "duplicate", EventID: env.ID, Topic: s.opts.Naming.Topic(res.Name)})
+				return c.JSON(http.StatusAccepted, accepted{Status: "duplicate", EventID: env.ID, Topic: rec.Topic})
 			}
 			defer func() { done(acked) }()
 		}
-		key := topics.ChooseKey(res, &env, s.opts.Index)
-		info.companyID = key.CompanyID
-		rec := topics.EventRecord(s.opts.Naming, res, act, &env, key, appendCloudEvent(nil, res, act, &env, key))
-		info.topic = rec.Topic
+		info.companyID, info.topic = ev.Key.CompanyID, rec.Topic
 		if err := s.publish(c.Request().Context(), rec); err != nil {
 			return err
 		}
 		s.metrics.published.WithLabelValues(rec.Topic).Inc()
 		acked = true
-		return c.JSON(http.StatusAccepted, accepted{Status: "accepted", EventID: env.ID, Topic: rec.Topic, Key: key.Value})
+		return c.JSON(http.StatusAccepted, accepted{Status: "accepted", EventID: env.ID, Topic: rec.Topic, Key: ev.Key.Value})
 	}
 }
 
