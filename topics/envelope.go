@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -93,6 +94,8 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		case "resourceAction":
 			seenAction = true
 			env.Action = keep(stringField("resourceAction", v))
+		default:
+			keep("", caseVariant(memberName(k), "", topKeys))
 		}
 		return true
 	})
@@ -119,6 +122,8 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 			if string(v) != "null" {
 				env.Content = v
 			}
+		default:
+			keep("", caseVariant(memberName(k), "resource.", resourceKeys))
 		}
 		return true
 	})
@@ -140,6 +145,23 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		}
 	}
 	return env, nil
+}
+
+var (
+	topKeys      = []string{"uuid", "timestamp", "resource", "resourceAction"}
+	resourceKeys = []string{"type", "uuid", "url", "content"}
+)
+
+// caseVariant refuses a key that differs from an envelope key only in case
+// ("UUID" beside "uuid"): encoding/json, which most consumers decode with,
+// matches keys case-insensitively and would read the other value.
+func caseVariant(key, prefix string, known []string) error {
+	for _, k := range known {
+		if strings.EqualFold(key, k) {
+			return envelopeErr("key %q differs from %q only in case", prefix+key, prefix+k)
+		}
+	}
+	return nil
 }
 
 // memberName decodes a raw object key, so that an escaped spelling such as

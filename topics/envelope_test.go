@@ -90,11 +90,6 @@ func TestParseEnvelope(t *testing.T) {
 			want: Envelope{ID: "e1", Type: "USER", URL: "u", Content: []byte(`{}`), Action: "ADDED"},
 		},
 		{
-			name: "member names are matched exactly",
-			give: `{"uuid":"e1","UUID":"e2","Resource":{},"resource":{"type":"USER","Type":"COMPANY","URL":"x"},"resourceAction":"ADDED","ResourceAction":"REMOVED"}`,
-			want: Envelope{ID: "e1", Type: "USER", Action: "ADDED"},
-		},
-		{
 			name: "resource.uuid and resource.url null",
 			give: envelopeBody(`{"type":"USER","uuid":null,"url":null}`),
 			want: Envelope{ID: "e1", Timestamp: ts0, Type: "USER", Action: "CHANGED"},
@@ -250,7 +245,9 @@ func TestParseEnvelopeErrors(t *testing.T) {
 
 		{name: "uuid missing", give: `{"resource":{"type":"USER"},"resourceAction":"ADDED"}`, wantCode: CodeInvalidEnvelope, wantDetail: "uuid is missing or empty"},
 		{name: "uuid empty", give: strings.Replace(okBody, `"uuid":"e1"`, `"uuid":""`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "uuid is missing or empty"},
-		{name: "uuid only in another case", give: `{"UUID":"e1","resource":{"type":"USER"},"resourceAction":"ADDED"}`, wantCode: CodeInvalidEnvelope, wantDetail: "uuid is missing or empty"},
+		{name: "uuid only in another case", give: `{"UUID":"e1","resource":{"type":"USER"},"resourceAction":"ADDED"}`, wantCode: CodeInvalidEnvelope, wantDetail: `key "UUID" differs from "uuid" only in case`},
+		{name: "uuid beside a case variant", give: `{"uuid":"e1","UUID":"e2","resource":{"type":"USER"},"resourceAction":"ADDED"}`, wantCode: CodeInvalidEnvelope, wantDetail: `key "UUID" differs from "uuid" only in case`, wantID: "e1"},
+		{name: "resource key case variant", give: `{"uuid":"e1","resource":{"type":"USER","Type":"COMPANY"},"resourceAction":"ADDED"}`, wantCode: CodeInvalidEnvelope, wantDetail: `key "resource.Type" differs from "resource.type" only in case`, wantID: "e1"},
 		{name: "uuid null", give: strings.Replace(okBody, `"uuid":"e1"`, `"uuid":null`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "uuid must be a string, got a JSON null"},
 		{name: "uuid number", give: strings.Replace(okBody, `"uuid":"e1"`, `"uuid":1`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "uuid must be a string, got a JSON number"},
 		{name: "uuid array", give: strings.Replace(okBody, `"uuid":"e1"`, `"uuid":["e1"]`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "uuid must be a string, got a JSON array"},

@@ -23,7 +23,8 @@ const MaxCompanyIDLength = 256
 // Key is the record key chosen for an event and the company it names.
 type Key struct {
 	// Value is the Kafka record key: the company id when known, otherwise
-	// resource.uuid (or, when that is empty too, the event id).
+	// resource.uuid (or, when that is empty, overlong or has control
+	// characters, the event id).
 	Value string
 	// CompanyID is the company, "" when unknown.
 	CompanyID string
@@ -60,8 +61,8 @@ func ChooseKey(r *Resource, env *Envelope, index CompanyIndex) Key {
 		}
 	}
 	k := Key{Value: env.ResourceUUID, Source: SourceNone}
-	if k.Value == "" {
-		k.Value = env.ID
+	if !validCompanyID(k.Value) {
+		k.Value = env.ID // ParseEnvelope bounds it
 	}
 	return k
 }
@@ -169,9 +170,10 @@ func collect(v []byte, segs []keySeg, out *idSet) {
 }
 
 // validCompanyID refuses ids that would make poor keys or headers: empty,
-// overlong, or with control characters.
+// overlong, with control characters, or with a comma.
 func validCompanyID(s string) bool {
-	if s == "" || len(s) > MaxCompanyIDLength || strings.TrimSpace(s) == "" || !utf8.ValidString(s) {
+	if s == "" || len(s) > MaxCompanyIDLength || strings.TrimSpace(s) == "" || !utf8.ValidString(s) ||
+		strings.ContainsRune(s, ',') { // the company-ids header is comma-separated
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -543,6 +543,15 @@ func TestParseKeyPath(t *testing.T) {
 	}
 }
 
+func TestOverlongResourceUUIDFallsBackToTheEventID(t *testing.T) {
+	r, _ := Lookup("DISCOUNT")
+	env := Envelope{ID: "evt-1", ResourceUUID: strings.Repeat("d", 300)}
+	want := Key{Value: "evt-1", Source: SourceNone}
+	if diff := cmp.Diff(want, ChooseKey(r, &env, nil)); diff != "" {
+		t.Errorf("ChooseKey mismatch (-want +got):\n%s", diff)
+	}
+}
+
 func TestValidCompanyID(t *testing.T) {
 	tests := []struct {
 		name string
@@ -561,6 +570,7 @@ func TestValidCompanyID(t *testing.T) {
 		{name: "NUL", give: "\x00"},
 		{name: "DEL", give: "c\x7f"},
 		{name: "invalid UTF-8", give: "c\xff"},
+		{name: "comma (would split company-ids)", give: "acme,inc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
