@@ -64,8 +64,8 @@ func (p *authRecorder) Publish(_ context.Context, recs ...topics.Record) error {
 	return nil
 }
 
-// topics lists the topic of every record published, in order.
-func (p *authRecorder) topics() []string {
+// published lists the topic of every record published, in order.
+func (p *authRecorder) published() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := []string{}
@@ -388,7 +388,7 @@ func TestAuthToken(t *testing.T) {
 					t.Errorf(`error = %q, want "unauthorized"`, code)
 				}
 			}
-			if diff := cmp.Diff(wantTopics, b.pub.topics()); diff != "" {
+			if diff := cmp.Diff(wantTopics, b.pub.published()); diff != "" {
 				t.Errorf("published topics (-want +got):\n%s", diff)
 			}
 			wantFailures := tt.failures
@@ -594,7 +594,7 @@ func TestAuthOAuthTokenEndpoint(t *testing.T) {
 			if d := b.deliver(t, authSample, bearerAuthz(tok)); d.status != http.StatusAccepted {
 				t.Errorf("delivery with the issued token: %d %s", d.status, d.body)
 			}
-			if diff := cmp.Diff([]string{"appdirect.subscription"}, b.pub.topics()); diff != "" {
+			if diff := cmp.Diff([]string{"appdirect.subscription"}, b.pub.published()); diff != "" {
 				t.Errorf("published topics (-want +got):\n%s", diff)
 			}
 		})
@@ -734,7 +734,7 @@ func TestAuthBearer(t *testing.T) {
 					t.Errorf(`WWW-Authenticate = %q, want a Bearer challenge`, ch)
 				}
 			}
-			if diff := cmp.Diff(wantTopics, b.pub.topics()); diff != "" {
+			if diff := cmp.Diff(wantTopics, b.pub.published()); diff != "" {
 				t.Errorf("published topics (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(wantFailures, b.authFailures(t)); diff != "" {
@@ -808,7 +808,7 @@ func TestAuthTokenOrOAuth2(t *testing.T) {
 					t.Errorf(`WWW-Authenticate = %q, want a Bearer challenge`, ch)
 				}
 			}
-			if diff := cmp.Diff(wantTopics, b.pub.topics()); diff != "" {
+			if diff := cmp.Diff(wantTopics, b.pub.published()); diff != "" {
 				t.Errorf("published topics (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(wantFailures, b.authFailures(t)); diff != "" {

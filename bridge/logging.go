@@ -14,6 +14,7 @@ import (
 // reqInfo collects what a request log line reports; handlers fill it in.
 type reqInfo struct {
 	eventID, resource, action, companyID, topic string
+	authReason                                  string
 	status                                      int
 	code                                        string
 	err                                         error
@@ -106,6 +107,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		addStr(ev, "company_id", info.companyID)
 		addStr(ev, "topic", info.topic)
 		addStr(ev, "error", info.code)
+		addStr(ev, "auth_reason", info.authReason)
 		if info.err != nil {
 			ev = ev.AnErr("cause", info.err)
 		}

@@ -37,7 +37,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		if err := s.opts.Auth.Authenticate(c.Request()); err != nil {
-			s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+			reason := authReason(err)
+			s.metrics.authFailures.WithLabelValues(reason).Inc()
+			infoOf(c).authReason = reason
 			return &Error{Kind: KindUnauthorized, Code: "unauthorized", Message: "missing or invalid credentials", Err: err}
 		}
 		return next(c)

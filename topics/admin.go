@@ -113,7 +113,7 @@ func (a *Admin) Partitions(ctx context.Context, names []string) (map[string]int,
 func (a *Admin) Check(ctx context.Context, names []string) error {
 	md, err := a.c.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
 	if err != nil {
-		return fmt.Errorf("kafka unreachable: %w", err)
+		return fmt.Errorf("kafka metadata request failed: %w", err)
 	}
 	var missing, leaderless []string
 	found := make(map[string]bool, len(md.Topics))
