@@ -1,0 +1,1554 @@
+package main
+
+// These tests prove the deployment files valid without a Docker engine or a
+// cluster: docker-compose.yml through compose-go's strict loader, every
+// Kubernetes manifest decoded strictly into the k8s.io/api types, the
+// Dockerfile's stages, and the Grafana dashboard against the metrics a real
+// bridge.Server exports. They are offline and fast.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	composetypes "github.com/compose-spec/compose-go/v2/types"
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/webhook-bridge/webhook-bridge/bridge"
+	"github.com/webhook-bridge/webhook-bridge/topics"
+)
+
+// repoFile is a path from the repository root; tests run in cmd/webhook-bridge.
+func repoFile(parts ...string) string {
+	return filepath.Join(append([]string{"..", ".."}, parts...)...)
+}
+
+func readRepoFile(t *testing.T, parts ...string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(repoFile(parts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// deref formats what p points to, or "unset".
+func deref[T any](p *T) string {
+	if p == nil {
+		return "unset"
+	}
+	return fmt.Sprintf("%+v", *p)
+}
+
+// configVars maps every BRIDGE_* variable to its Config field.
+func configVars() map[string]reflect.StructField {
+	out := map[string]reflect.StructField{}
+	ct := reflect.TypeFor[Config]()
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		out[envPrefix+"_"+f.Tag.Get("envconfig")] = f
+	}
+	return out
+}
+
+// unknownVars returns the BRIDGE_* names in names that Config does not read.
+func unknownVars(names []string) []string {
+	known := configVars()
+	var out []string
+	for _, n := range names {
+		if _, ok := known[n]; strings.HasPrefix(n, envPrefix+"_") && !ok {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestKubeAndComposeVarCheckIsAbleToFail(t *testing.T) {
+	got := unknownVars([]string{"BRIDGE_HTTP_ADDR", "BRIDGE_NOT_A_SETTING", "GOMEMLIMIT"})
+	if diff := cmp.Diff([]string{"BRIDGE_NOT_A_SETTING"}, got); diff != "" {
+		t.Errorf("unknownVars (-want +got):\n%s", diff)
+	}
+}
+
+// defaultShutdownTimeout is BRIDGE_SHUTDOWN_TIMEOUT's default, read from
+// Config's tag so that changing the default re-checks the grace periods.
+func defaultShutdownTimeout(t *testing.T) time.Duration {
+	t.Helper()
+	f := configVars()[envPrefix+"_SHUTDOWN_TIMEOUT"]
+	d, err := time.ParseDuration(f.Tag.Get("default"))
+	if err != nil || d <= 0 {
+		t.Fatalf("BRIDGE_SHUTDOWN_TIMEOUT default %q: %v", f.Tag.Get("default"), err)
+	}
+	return d
+}
+
+// configFromEnv loads Config the way the binary does, from exactly env: every
+// other BRIDGE_* variable is unset for the test.
+func configFromEnv(t *testing.T, env map[string]string) Config {
+	t.Helper()
+	for name := range configVars() {
+		t.Setenv(name, "")
+		os.Unsetenv(name)
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatalf("the binary refuses these settings: %v", err)
+	}
+	return cfg
+}
+
+// ---------------------------------------------------------------------------
+// docker-compose.yml
+
+// composeEnv is the environment docker-compose.yml is interpolated with.
+var composeEnv = map[string]string{"BRIDGE_AUTH_TOKENS": "compose-test-token"}
+
+func loadComposeFile(t *testing.T, file string, env map[string]string, profiles ...string) (*composetypes.Project, error) {
+	t.Helper()
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	details := composetypes.ConfigDetails{
+		WorkingDir:  filepath.Dir(abs),
+		ConfigFiles: []composetypes.ConfigFile{{Filename: abs}},
+		Environment: env,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Validation stays on: the compose-spec JSON schema rejects unknown keys
+	// and wrong types, and the consistency check rejects dangling references.
+	return loader.LoadWithContext(ctx, details, func(o *loader.Options) {
+		o.Profiles = profiles
+	})
+}
+
+func loadCompose(t *testing.T, profiles ...string) *composetypes.Project {
+	t.Helper()
+	p, err := loadComposeFile(t, repoFile("docker-compose.yml"), composeEnv, profiles...)
+	if err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	return p
+}
+
+func composeService(t *testing.T, p *composetypes.Project, name string) composetypes.ServiceConfig {
+	t.Helper()
+	s, ok := p.Services[name]
+	if !ok {
+		t.Fatalf("docker-compose.yml has no active service %q (services: %v, disabled: %v)", name, p.ServiceNames(), slices.Sorted(maps.Keys(p.DisabledServices)))
+	}
+	return s
+}
+
+func envOf(s composetypes.ServiceConfig) map[string]string {
+	out := map[string]string{}
+	for k, v := range s.Environment {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out
+}
+
+func TestComposeIsStrict(t *testing.T) {
+	orig := string(readRepoFile(t, "docker-compose.yml"))
+	tests := []struct {
+		name string
+		old  string
+		new  string
+		env  map[string]string
+	}{
+		{name: "unknown key", old: "\n  bridge:\n", new: "\n  bridge:\n    not_a_compose_key: true\n", env: composeEnv},
+		{name: "wrong type", old: "stop_grace_period: 30s", new: "stop_grace_period: [30s]", env: composeEnv},
+		{name: "dangling depends_on", old: "      topics:\n        condition: service_completed_successfully", new: "      topicz:\n        condition: service_completed_successfully", env: composeEnv},
+		{name: "token not given", env: map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.old != "" && !strings.Contains(orig, tt.old) {
+				t.Fatalf("docker-compose.yml no longer contains %q; update this test", tt.old)
+			}
+			file := filepath.Join(t.TempDir(), "docker-compose.yml")
+			if err := os.WriteFile(file, []byte(strings.Replace(orig, tt.old, tt.new, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := loadComposeFile(t, file, tt.env); err == nil {
+				t.Errorf("the loader accepted docker-compose.yml with %s", tt.name)
+			} else {
+				t.Logf("refused: %v", err)
+			}
+		})
+	}
+}
+
+func TestComposeServices(t *testing.T) {
+	p := loadCompose(t)
+	if got := slices.Sorted(maps.Keys(p.Services)); !cmp.Equal(got, []string{"bridge", "kafka", "topics"}) {
+		t.Errorf("default services = %v, want bridge, kafka, topics (others only in profiles)", got)
+	}
+
+	kafka := composeService(t, p, "kafka")
+	if kafka.Image != "apache/kafka:4.1.1" {
+		t.Errorf("kafka image = %q, want the pinned official apache/kafka:4.1.1", kafka.Image)
+	}
+	kenv := envOf(kafka)
+	for k, want := range map[string]string{
+		"KAFKA_PROCESS_ROLES":                            "broker,controller",
+		"KAFKA_AUTO_CREATE_TOPICS_ENABLE":                "false",
+		"KAFKA_ADVERTISED_LISTENERS":                     "PLAINTEXT://kafka:9092",
+		"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":         "1",
+		"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+	} {
+		if kenv[k] != want {
+			t.Errorf("kafka %s = %q, want %q", k, kenv[k], want)
+		}
+	}
+	for _, k := range []string{"KAFKA_NODE_ID", "KAFKA_LISTENERS", "KAFKA_CONTROLLER_QUORUM_VOTERS", "KAFKA_CONTROLLER_LISTENER_NAMES"} {
+		if kenv[k] == "" {
+			t.Errorf("kafka sets no %s", k)
+		}
+	}
+	if hc := kafka.HealthCheck; hc == nil || hc.Disable || !slices.ContainsFunc(hc.Test, func(s string) bool {
+		return strings.HasSuffix(s, "kafka-broker-api-versions.sh")
+	}) {
+		t.Errorf("kafka healthcheck = %+v, want kafka-broker-api-versions.sh", kafka.HealthCheck)
+	}
+
+	tp := composeService(t, p, "topics")
+	if diff := cmp.Diff([]string{"topics", "create"}, []string(tp.Command)); diff != "" {
+		t.Errorf("topics command (-want +got):\n%s", diff)
+	}
+	if dep, ok := tp.DependsOn["kafka"]; !ok || dep.Condition != composetypes.ServiceConditionHealthy {
+		t.Errorf("topics depends_on kafka = %+v, want condition service_healthy", dep)
+	}
+	if tp.Restart != composetypes.RestartPolicyNo {
+		t.Errorf("topics restart = %q, want \"no\" (a one-shot job)", tp.Restart)
+	}
+
+	br := composeService(t, p, "bridge")
+	if diff := cmp.Diff([]string{"serve"}, []string(br.Command)); diff != "" {
+		t.Errorf("bridge command (-want +got):\n%s", diff)
+	}
+	if dep, ok := br.DependsOn["topics"]; !ok || dep.Condition != composetypes.ServiceConditionCompletedSuccessfully {
+		t.Errorf("bridge depends_on topics = %+v, want condition service_completed_successfully", dep)
+	}
+	if !slices.ContainsFunc(br.Ports, func(pc composetypes.ServicePortConfig) bool { return pc.Target == 8080 && pc.Published == "8080" }) {
+		t.Errorf("bridge ports = %+v, want 8080:8080", br.Ports)
+	}
+	// The healthcheck asks /readyz on the port the bridge listens on; the
+	// image has no shell, so the binary itself is the probe.
+	wantHC := []string{"CMD", "/webhook-bridge", "healthcheck", "http://127.0.0.1:8080/readyz"}
+	if br.HealthCheck == nil || !cmp.Equal([]string(br.HealthCheck.Test), wantHC) {
+		t.Errorf("bridge healthcheck = %s, want test %q", deref(br.HealthCheck), wantHC)
+	}
+
+	for _, name := range []string{"topics", "bridge"} {
+		s := composeService(t, p, name)
+		if s.Build == nil || s.Build.Dockerfile != "deploy/Dockerfile" {
+			t.Errorf("%s: build = %+v, want dockerfile deploy/Dockerfile", name, s.Build)
+		} else if ctxDir, _ := filepath.Abs(repoFile()); filepath.Clean(s.Build.Context) != ctxDir {
+			t.Errorf("%s: build context %q, want the repository root %q", name, s.Build.Context, ctxDir)
+		}
+		if s.Image != br.Image {
+			t.Errorf("%s image %q differs from bridge's %q: they are one image", name, s.Image, br.Image)
+		}
+	}
+}
+
+func TestComposeEnvironmentUsesTheBinarysNames(t *testing.T) {
+	p := loadCompose(t, "*")
+	for _, s := range p.Services {
+		var names []string
+		for k := range s.Environment {
+			names = append(names, k)
+		}
+		if bad := unknownVars(names); len(bad) > 0 {
+			t.Errorf("service %s sets %v, which Config does not read", s.Name, bad)
+		}
+	}
+	for _, name := range []string{"topics", "bridge"} {
+		env := envOf(composeService(t, p, name))
+		if env["BRIDGE_KAFKA_BROKERS"] != "kafka:9092" || env["BRIDGE_TOPIC_REPLICATION"] != "1" {
+			t.Errorf("%s: BRIDGE_KAFKA_BROKERS=%q BRIDGE_TOPIC_REPLICATION=%q, want kafka:9092 and 1 (one broker)",
+				name, env["BRIDGE_KAFKA_BROKERS"], env["BRIDGE_TOPIC_REPLICATION"])
+		}
+		if name == "topics" {
+			for k := range env {
+				if configVars()[k].Tag.Get("secret") == "true" {
+					t.Errorf("topics gets the secret %s, which topics create does not need", k)
+				}
+			}
+		}
+	}
+
+	br := composeService(t, p, "bridge")
+	env := envOf(br)
+	if env["BRIDGE_AUTH_TOKENS"] != composeEnv["BRIDGE_AUTH_TOKENS"] {
+		t.Errorf("BRIDGE_AUTH_TOKENS = %q, want it interpolated from the environment, never written in the file", env["BRIDGE_AUTH_TOKENS"])
+	}
+	// The binary accepts exactly these settings, and serve has its credentials.
+	cfg := configFromEnv(t, env)
+	if _, err := cfg.kafka(); err != nil {
+		t.Error(err)
+	}
+	if a, err := cfg.auth(); err != nil || a == nil {
+		t.Errorf("bridge auth = %v, %v; want authentication on", a, err)
+	}
+	timeout := max(cfg.ShutdownTimeout, defaultShutdownTimeout(t))
+	if br.StopGracePeriod == nil || time.Duration(*br.StopGracePeriod) <= timeout {
+		t.Errorf("bridge stop_grace_period = %v, want above BRIDGE_SHUTDOWN_TIMEOUT (%s) so Docker never SIGKILLs a draining bridge", deref(br.StopGracePeriod), timeout)
+	}
+	if _, port, _ := net.SplitHostPort(cfg.HTTPAddr); port != "8080" {
+		t.Errorf("bridge listens on %q, but ports and healthcheck use 8080", cfg.HTTPAddr)
+	}
+}
+
+func TestComposeObservabilityProfile(t *testing.T) {
+	def := loadCompose(t)
+	obs := loadCompose(t, "observability")
+	for _, name := range []string{"prometheus", "grafana"} {
+		if _, ok := def.Services[name]; ok {
+			t.Errorf("%s runs without the observability profile", name)
+		}
+		s := composeService(t, obs, name)
+		if !slices.Contains(s.Profiles, "observability") {
+			t.Errorf("%s profiles = %v, want observability", name, s.Profiles)
+		}
+		for _, v := range s.Volumes {
+			if v.Type == composetypes.VolumeTypeBind {
+				if _, err := os.Stat(v.Source); err != nil {
+					t.Errorf("%s mounts %s, which does not exist: %v", name, v.Source, err)
+				}
+			}
+		}
+	}
+	mount := func(svc, target string) string {
+		for _, v := range composeService(t, obs, svc).Volumes {
+			if v.Target == target {
+				return v.Source
+			}
+		}
+		t.Errorf("%s mounts nothing at %s", svc, target)
+		return ""
+	}
+	if src, _ := filepath.Abs(repoFile("deploy", "prometheus", "prometheus.yml")); mount("prometheus", "/etc/prometheus/prometheus.yml") != src {
+		t.Errorf("prometheus does not mount deploy/prometheus/prometheus.yml")
+	}
+	if src, _ := filepath.Abs(repoFile("deploy", "grafana", "provisioning")); mount("grafana", "/etc/grafana/provisioning") != src {
+		t.Errorf("grafana does not mount deploy/grafana/provisioning")
+	}
+
+	// Prometheus scrapes the bridge's service name and container port.
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName       string `json:"job_name"`
+			MetricsPath   string `json:"metrics_path"`
+			StaticConfigs []struct {
+				Targets []string `json:"targets"`
+			} `json:"static_configs"`
+		} `json:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(readRepoFile(t, "deploy", "prometheus", "prometheus.yml"), &prom); err != nil {
+		t.Fatalf("prometheus.yml: %v", err)
+	}
+	scraped := false
+	for _, sc := range prom.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			if slices.Contains(st.Targets, "bridge:8080") && (sc.MetricsPath == "" || sc.MetricsPath == "/metrics") {
+				scraped = true
+			}
+		}
+	}
+	if !scraped {
+		t.Errorf("prometheus.yml does not scrape bridge:8080/metrics: %+v", prom.ScrapeConfigs)
+	}
+
+	// Grafana's datasource is the prometheus service, and the dashboard
+	// provider reads the folder docker-compose.yml mounts dashboard.json in.
+	var ds struct {
+		Datasources []struct {
+			UID  string `json:"uid"`
+			Type string `json:"type"`
+			URL  string `json:"url"`
+		} `json:"datasources"`
+	}
+	if err := yaml.Unmarshal(readRepoFile(t, "deploy", "grafana", "provisioning", "datasources", "prometheus.yml"), &ds); err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Datasources) != 1 || ds.Datasources[0].Type != "prometheus" || ds.Datasources[0].URL != "http://prometheus:9090" {
+		t.Errorf("grafana datasources = %+v, want one prometheus at http://prometheus:9090", ds.Datasources)
+	}
+	var dp struct {
+		Providers []struct {
+			Type    string `json:"type"`
+			Options struct {
+				Path string `json:"path"`
+			} `json:"options"`
+		} `json:"providers"`
+	}
+	if err := yaml.Unmarshal(readRepoFile(t, "deploy", "grafana", "provisioning", "dashboards", "webhook-bridge.yml"), &dp); err != nil {
+		t.Fatal(err)
+	}
+	dashSrc, _ := filepath.Abs(repoFile("deploy", "grafana", "dashboard.json"))
+	found := false
+	for _, v := range composeService(t, obs, "grafana").Volumes {
+		for _, pr := range dp.Providers {
+			if v.Source == dashSrc && pr.Type == "file" && path.Dir(v.Target) == path.Clean(pr.Options.Path) {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("grafana does not mount deploy/grafana/dashboard.json into a provisioned dashboards folder (%+v)", dp.Providers)
+	}
+}
+
+func TestComposeImagesArePinned(t *testing.T) {
+	p := loadCompose(t, "*")
+	for _, s := range p.Services {
+		if s.Build != nil {
+			continue // built here
+		}
+		if !pinnedImage(s.Image) {
+			t.Errorf("service %s uses image %q: pin a version tag (not latest) or a digest", s.Name, s.Image)
+		}
+	}
+}
+
+// pinnedImage reports whether ref names a version tag or a digest.
+func pinnedImage(ref string) bool {
+	if strings.Contains(ref, "@sha256:") {
+		return true
+	}
+	name := ref[strings.LastIndex(ref, "/")+1:]
+	i := strings.LastIndex(name, ":")
+	return i > 0 && name[i+1:] != "" && name[i+1:] != "latest"
+}
+
+// TestComposeHealthcheckRunsTheBinary runs the bridge's compose healthcheck
+// command (the image has no shell or curl) against a server that is ready,
+// then against one that is not.
+func TestComposeHealthcheckRunsTheBinary(t *testing.T) {
+	hc := composeService(t, loadCompose(t), "bridge").HealthCheck
+	if hc == nil || len(hc.Test) < 3 || hc.Test[0] != "CMD" || hc.Test[1] != "/webhook-bridge" {
+		t.Fatalf("bridge healthcheck = %+v, want [CMD /webhook-bridge ...]", hc)
+	}
+	args := slices.Clone(hc.Test[2:])
+	i := slices.IndexFunc(args, func(a string) bool { return strings.HasPrefix(a, "http://") })
+	if i < 0 {
+		t.Fatalf("bridge healthcheck %q names no URL", hc.Test)
+	}
+	if u := args[i]; !strings.HasSuffix(u, "/readyz") {
+		t.Errorf("bridge healthcheck asks %s, want /readyz", u)
+	}
+	for _, tt := range []struct {
+		status  int
+		wantErr bool
+	}{{http.StatusOK, false}, {http.StatusServiceUnavailable, true}} {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/readyz" {
+				http.NotFound(w, r)
+				return
+			}
+			w.WriteHeader(tt.status)
+		}))
+		args[i] = ts.URL + "/readyz"
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := run(ctx, args, io.Discard, io.Discard)
+		cancel()
+		ts.Close()
+		if (err != nil) != tt.wantErr {
+			t.Errorf("webhook-bridge %q against a %d: err = %v, want error %v", args, tt.status, err, tt.wantErr)
+		}
+	}
+}
+
+// TestComposeHeaderExampleIsAccepted posts the webhook that
+// docker-compose.yml's header tells SREs to send, with its token header.
+func TestComposeHeaderExampleIsAccepted(t *testing.T) {
+	header := string(readRepoFile(t, "docker-compose.yml"))
+	m := regexp.MustCompile(`(?s)-H "([^":]+): \$BRIDGE_AUTH_TOKENS".*?-d '(\{[^']*\})'`).FindStringSubmatch(header)
+	if m == nil {
+		t.Fatal("docker-compose.yml's header shows no curl line with a token header and a JSON body")
+	}
+	srv := newDeployBridge(t, &nopPublisher{})
+	req := httptest.NewRequest(http.MethodPost, "/webhooks", strings.NewReader(m[2]))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(m[1], deployToken)
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted {
+		t.Errorf("the header's example got %d %s, want 202", rec.Code, rec.Body)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// deploy/kubernetes
+
+// kustomization is the part of kustomize's Kustomization these manifests
+// use; decoding it strictly catches a misspelt or unexpected field.
+type kustomization struct {
+	APIVersion string      `json:"apiVersion"`
+	Kind       string      `json:"kind"`
+	Resources  []string    `json:"resources"`
+	Images     []kustImage `json:"images,omitempty"`
+}
+
+// kustImage is an images: entry, which `kustomize edit set image` rewrites.
+type kustImage struct {
+	Name    string `json:"name"`
+	NewName string `json:"newName,omitempty"`
+	NewTag  string `json:"newTag,omitempty"`
+	Digest  string `json:"digest,omitempty"`
+}
+
+// kubeManifests are the decoded manifests of deploy/kubernetes.
+type kubeManifests struct {
+	kust        kustomization
+	deployments []*appsv1.Deployment
+	services    []*corev1.Service
+	configMaps  []*corev1.ConfigMap
+	secrets     []*corev1.Secret
+	hpas        []*autoscalingv2.HorizontalPodAutoscaler
+	pdbs        []*policyv1.PodDisruptionBudget
+	jobs        []*batchv1.Job
+}
+
+// decodeStrict decodes one YAML document into v, failing on unknown or
+// misspelt fields and duplicate keys.
+func decodeStrict(data []byte, v any) error {
+	if docs := regexp.MustCompile(`(?m)^---\s*$`).Split(string(data), -1); len(slices.DeleteFunc(docs, func(d string) bool {
+		return strings.TrimSpace(regexp.MustCompile(`(?m)^\s*#.*$`).ReplaceAllString(d, "")) == ""
+	})) != 1 {
+		return errors.New("want exactly one YAML document per file")
+	}
+	js, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return err
+	}
+	// The API server's own decoder: unlike encoding/json it matches field
+	// names case-sensitively, so "Selector" is an unknown field, not selector.
+	strictErrs, err := kjson.UnmarshalStrict(js, v, kjson.DisallowUnknownFields, kjson.DisallowDuplicateFields)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strictErrs...)
+}
+
+// decodeManifest decodes a Kubernetes object strictly into its k8s.io/api type.
+func decodeManifest(data []byte) (any, error) {
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal(data, &tm); err != nil {
+		return nil, err
+	}
+	var obj any
+	switch tm.APIVersion + " " + tm.Kind {
+	case "apps/v1 Deployment":
+		obj = &appsv1.Deployment{}
+	case "v1 Service":
+		obj = &corev1.Service{}
+	case "v1 ConfigMap":
+		obj = &corev1.ConfigMap{}
+	case "v1 Secret":
+		obj = &corev1.Secret{}
+	case "autoscaling/v2 HorizontalPodAutoscaler":
+		obj = &autoscalingv2.HorizontalPodAutoscaler{}
+	case "policy/v1 PodDisruptionBudget":
+		obj = &policyv1.PodDisruptionBudget{}
+	case "batch/v1 Job":
+		obj = &batchv1.Job{}
+	default:
+		return nil, errors.New("unexpected apiVersion/kind " + strconv.Quote(tm.APIVersion+" "+tm.Kind))
+	}
+	return obj, decodeStrict(data, obj)
+}
+
+func loadKube(t *testing.T) kubeManifests {
+	t.Helper()
+	dir := repoFile("deploy", "kubernetes")
+	var m kubeManifests
+	if err := decodeStrict(readRepoFile(t, "deploy", "kubernetes", "kustomization.yaml"), &m.kust); err != nil {
+		t.Fatalf("kustomization.yaml: %v", err)
+	}
+	for _, name := range m.kust.Resources {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Errorf("kustomization.yaml lists %s: %v", name, err)
+			continue
+		}
+		obj, err := decodeManifest(data)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			m.deployments = append(m.deployments, o)
+		case *corev1.Service:
+			m.services = append(m.services, o)
+		case *corev1.ConfigMap:
+			m.configMaps = append(m.configMaps, o)
+		case *corev1.Secret:
+			m.secrets = append(m.secrets, o)
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			m.hpas = append(m.hpas, o)
+		case *policyv1.PodDisruptionBudget:
+			m.pdbs = append(m.pdbs, o)
+		case *batchv1.Job:
+			m.jobs = append(m.jobs, o)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	for what, n := range map[string]int{
+		"Deployment": len(m.deployments), "Service": len(m.services), "ConfigMap": len(m.configMaps), "Secret": len(m.secrets),
+		"HorizontalPodAutoscaler": len(m.hpas), "PodDisruptionBudget": len(m.pdbs), "Job": len(m.jobs),
+	} {
+		if n != 1 {
+			t.Fatalf("deploy/kubernetes has %d %s, want 1", n, what)
+		}
+	}
+	return m
+}
+
+func TestKubeManifestsDecodeStrictly(t *testing.T) {
+	loadKube(t)
+	// Strict decoding is what catches a misspelt field: prove it does.
+	bad := []struct{ name, doc string }{
+		{"unknown field", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replica: 2\n"},
+		{"wrong case", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  Selector: {a: b}\n"},
+		{"duplicate key", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {A: b}\ndata: {C: d}\n"},
+		{"two documents", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: y}\n"},
+		{"unexpected kind", "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"},
+	}
+	for _, b := range bad {
+		if _, err := decodeManifest([]byte(b.doc)); err == nil {
+			t.Errorf("%s: decoded without an error", b.name)
+		} else {
+			t.Logf("%s refused: %v", b.name, err)
+		}
+	}
+}
+
+func TestKubeKustomizationListsEveryFile(t *testing.T) {
+	m := loadKube(t)
+	if m.kust.APIVersion != "kustomize.config.k8s.io/v1beta1" || m.kust.Kind != "Kustomization" {
+		t.Errorf("kustomization.yaml is %s %s", m.kust.APIVersion, m.kust.Kind)
+	}
+	var files []string
+	entries, err := os.ReadDir(repoFile("deploy", "kubernetes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") && e.Name() != "kustomization.yaml" {
+			files = append(files, e.Name())
+		}
+	}
+	if diff := cmp.Diff(slices.Sorted(slices.Values(files)), slices.Sorted(slices.Values(m.kust.Resources))); diff != "" {
+		t.Errorf("kustomization.yaml resources differ from the folder's YAML files (-files +resources):\n%s", diff)
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(m.kust.Resources)))) != len(m.kust.Resources) {
+		t.Errorf("kustomization.yaml lists a file twice: %v", m.kust.Resources)
+	}
+	// Every container image is one `kustomize edit set image` can change.
+	var images []string
+	for _, c := range m.deployments[0].Spec.Template.Spec.Containers {
+		images = append(images, c.Image)
+	}
+	for _, c := range m.jobs[0].Spec.Template.Spec.Containers {
+		images = append(images, c.Image)
+	}
+	for _, img := range images {
+		if !slices.ContainsFunc(m.kust.Images, func(i kustImage) bool { return i.Name == img }) {
+			t.Errorf("image %q has no images: entry in kustomization.yaml", img)
+		}
+	}
+}
+
+// checkSecurityContext checks one container's effective security settings.
+func checkSecurityContext(t *testing.T, what string, pod corev1.PodSpec, c corev1.Container) {
+	t.Helper()
+	psc, sc := pod.SecurityContext, c.SecurityContext
+	if psc == nil {
+		psc = &corev1.PodSecurityContext{}
+	}
+	if sc == nil {
+		t.Errorf("%s: container %s has no securityContext", what, c.Name)
+		return
+	}
+	nonRoot := (sc.RunAsNonRoot != nil && *sc.RunAsNonRoot) || (sc.RunAsNonRoot == nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot)
+	if !nonRoot {
+		t.Errorf("%s: runAsNonRoot is not true", what)
+	}
+	uid := sc.RunAsUser
+	if uid == nil {
+		uid = psc.RunAsUser
+	}
+	if uid == nil || *uid != 65532 {
+		t.Errorf("%s: runAsUser = %v, want 65532 (the image's nonroot user)", what, uid)
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Errorf("%s: readOnlyRootFilesystem is not true", what)
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("%s: allowPrivilegeEscalation is not false", what)
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		t.Errorf("%s: privileged", what)
+	}
+	if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("%s: capabilities = %+v, want drop ALL and add none", what, sc.Capabilities)
+	}
+	sp := sc.SeccompProfile
+	if sp == nil {
+		sp = psc.SeccompProfile
+	}
+	if sp == nil || sp.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: seccompProfile = %+v, want RuntimeDefault", what, sp)
+	}
+}
+
+// checkEnvFrom checks that a container reads the ConfigMap and the Secret,
+// and sets no BRIDGE_* variable Config does not know.
+func checkEnvFrom(t *testing.T, what string, c corev1.Container, m kubeManifests) {
+	t.Helper()
+	var cms, secs []string
+	for _, e := range c.EnvFrom {
+		if e.ConfigMapRef != nil {
+			cms = append(cms, e.ConfigMapRef.Name)
+		}
+		if e.SecretRef != nil {
+			secs = append(secs, e.SecretRef.Name)
+		}
+	}
+	if !cmp.Equal(cms, []string{m.configMaps[0].Name}) || !cmp.Equal(secs, []string{m.secrets[0].Name}) {
+		t.Errorf("%s: envFrom configMaps %v secrets %v, want %s and %s", what, cms, secs, m.configMaps[0].Name, m.secrets[0].Name)
+	}
+	for _, e := range c.Env {
+		if bad := unknownVars([]string{e.Name}); len(bad) > 0 {
+			t.Errorf("%s: env %s is not a Config variable", what, e.Name)
+		}
+	}
+}
+
+// kubeConfig is the Config the pods get from the ConfigMap and the Secret.
+func kubeConfig(t *testing.T, m kubeManifests) Config {
+	t.Helper()
+	env := map[string]string{}
+	for k, v := range m.configMaps[0].Data {
+		env[k] = v
+	}
+	for k, v := range m.secrets[0].StringData {
+		env[k] = v
+	}
+	for k, v := range m.secrets[0].Data {
+		env[k] = string(v)
+	}
+	return configFromEnv(t, env)
+}
+
+func TestKubeDeployment(t *testing.T) {
+	m := loadKube(t)
+	d := m.deployments[0]
+	pod := d.Spec.Template.Spec
+	cfg := kubeConfig(t, m)
+
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+		t.Errorf("replicas = %s, want at least 2", deref(d.Spec.Replicas))
+	}
+	if ru := d.Spec.Strategy.RollingUpdate; d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType ||
+		ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.String() != "0" {
+		t.Errorf("strategy = %+v, want RollingUpdate with maxUnavailable 0", d.Spec.Strategy)
+	}
+	if sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector); err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+		t.Errorf("the selector %v does not match the pod labels %v", d.Spec.Selector, d.Spec.Template.Labels)
+	}
+	timeout := max(cfg.ShutdownTimeout, defaultShutdownTimeout(t))
+	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= timeout {
+		t.Errorf("terminationGracePeriodSeconds = %s, want above BRIDGE_SHUTDOWN_TIMEOUT (%s)", deref(g), timeout)
+	}
+	if len(pod.TopologySpreadConstraints) == 0 && (pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil) {
+		t.Error("no topologySpreadConstraints or podAntiAffinity: both replicas may land on one node")
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if !cmp.Equal(c.Args, []string{"serve"}) || len(c.Command) > 0 {
+		t.Errorf("command %q args %q, want the image's entrypoint with args [serve]", c.Command, c.Args)
+	}
+	_, port, _ := net.SplitHostPort(cfg.HTTPAddr)
+	probe := func(name string, p *corev1.Probe, wantPath string) {
+		if p == nil || p.HTTPGet == nil {
+			t.Errorf("%s probe: none, want GET %s", name, wantPath)
+			return
+		}
+		if p.HTTPGet.Path != wantPath {
+			t.Errorf("%s probe path = %q, want %q", name, p.HTTPGet.Path, wantPath)
+		}
+		if got := containerPort(c, p.HTTPGet.Port); strconv.Itoa(int(got)) != port {
+			t.Errorf("%s probe port %s is %d, but BRIDGE_HTTP_ADDR is %q", name, p.HTTPGet.Port.String(), got, cfg.HTTPAddr)
+		}
+	}
+	probe("readiness", c.ReadinessProbe, "/readyz")
+	probe("liveness", c.LivenessProbe, "/healthz")
+	if c.StartupProbe != nil {
+		probe("startup", c.StartupProbe, "/healthz")
+	}
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		req, okReq := c.Resources.Requests[r]
+		lim, okLim := c.Resources.Limits[r]
+		if !okReq || !okLim || req.Cmp(lim) > 0 {
+			t.Errorf("%s: request %v limit %v, want both, request at most the limit", r, req.String(), lim.String())
+		}
+	}
+	checkSecurityContext(t, "deployment", pod, c)
+	checkEnvFrom(t, "deployment", c, m)
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Error("automountServiceAccountToken is not false: the bridge never talks to the API server")
+	}
+}
+
+// containerPort resolves a probe's or Service's port (number or name).
+func containerPort(c corev1.Container, p intstr.IntOrString) int32 {
+	if p.Type == intstr.Int {
+		return p.IntVal
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == p.StrVal {
+			return cp.ContainerPort
+		}
+	}
+	return -1
+}
+
+func TestKubeServiceHPAAndPDB(t *testing.T) {
+	m := loadKube(t)
+	d := m.deployments[0]
+	podLabels := labels.Set(d.Spec.Template.Labels)
+	c := d.Spec.Template.Spec.Containers[0]
+
+	svc := m.services[0]
+	if len(svc.Spec.Selector) == 0 {
+		t.Error("the Service selects nothing")
+	}
+	for k, v := range svc.Spec.Selector {
+		if podLabels[k] != v {
+			t.Errorf("the Service selects %s=%s, which the Deployment's pods lack", k, v)
+		}
+	}
+	for _, job := range m.jobs {
+		jl := labels.Set(job.Spec.Template.Labels)
+		matches := len(svc.Spec.Selector) > 0
+		for k, v := range svc.Spec.Selector {
+			matches = matches && jl[k] == v
+		}
+		if matches {
+			t.Errorf("the Service also selects the %s Job's pods", job.Name)
+		}
+	}
+	if len(svc.Spec.Ports) == 0 || containerPort(c, svc.Spec.Ports[0].TargetPort) != 8080 {
+		t.Errorf("Service ports %+v do not reach the container's 8080", svc.Spec.Ports)
+	}
+
+	hpa := m.hpas[0]
+	if ref := hpa.Spec.ScaleTargetRef; ref.Kind != "Deployment" || ref.Name != d.Name || ref.APIVersion != "apps/v1" {
+		t.Errorf("HPA targets %+v, want apps/v1 Deployment %s", ref, d.Name)
+	}
+	if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas < 2 || hpa.Spec.MaxReplicas < *hpa.Spec.MinReplicas {
+		t.Errorf("HPA replicas %s..%d, want at least 2", deref(hpa.Spec.MinReplicas), hpa.Spec.MaxReplicas)
+	}
+	if !slices.ContainsFunc(hpa.Spec.Metrics, func(ms autoscalingv2.MetricSpec) bool {
+		return ms.Type == autoscalingv2.ResourceMetricSourceType && ms.Resource != nil && ms.Resource.Name == corev1.ResourceCPU
+	}) {
+		t.Errorf("HPA metrics %+v, want CPU", hpa.Spec.Metrics)
+	}
+
+	pdb := m.pdbs[0]
+	if pdb.Spec.MinAvailable == nil || *pdb.Spec.MinAvailable != intstr.FromInt32(1) {
+		t.Errorf("PDB minAvailable = %s, want 1", deref(pdb.Spec.MinAvailable))
+	}
+	if sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); err != nil || sel.Empty() || !sel.Matches(podLabels) {
+		t.Errorf("PDB selector %v does not select the Deployment's pods", pdb.Spec.Selector)
+	}
+}
+
+func TestKubeConfigMapAndSecret(t *testing.T) {
+	m := loadKube(t)
+	cm, sec := m.configMaps[0], m.secrets[0]
+	vars := configVars()
+	for k := range cm.Data {
+		f, ok := vars[k]
+		switch {
+		case !ok:
+			t.Errorf("configmap.yaml sets %s, which Config does not read", k)
+		case f.Tag.Get("secret") == "true":
+			t.Errorf("configmap.yaml sets the secret %s: it belongs in secret.yaml", k)
+		}
+	}
+	if len(cm.BinaryData) > 0 {
+		t.Error("configmap.yaml has binaryData")
+	}
+	if len(sec.StringData)+len(sec.Data) == 0 {
+		t.Error("secret.yaml is empty")
+	}
+	for k, v := range sec.StringData {
+		if _, ok := vars[k]; !ok {
+			t.Errorf("secret.yaml sets %s, which Config does not read", k)
+		}
+		// A template: committing a real secret here is what this prevents.
+		if v != "REPLACE_ME" {
+			t.Errorf("secret.yaml %s = %q, want the placeholder REPLACE_ME", k, v)
+		}
+	}
+	if len(sec.Data) > 0 {
+		t.Error("secret.yaml has base64 data: keep it a template of stringData placeholders")
+	}
+	cfg := kubeConfig(t, m)
+	if _, err := cfg.kafka(); err != nil {
+		t.Error(err)
+	}
+	if a, err := cfg.auth(); err != nil || a == nil {
+		t.Errorf("auth from the ConfigMap and Secret = %v, %v; want authentication on", a, err)
+	}
+}
+
+func TestKubeTopicsJob(t *testing.T) {
+	m := loadKube(t)
+	job := m.jobs[0]
+	pod := job.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if !cmp.Equal(c.Args, []string{"topics", "create"}) || len(c.Command) > 0 {
+		t.Errorf("command %q args %q, want args [topics create]", c.Command, c.Args)
+	}
+	if pod.RestartPolicy != corev1.RestartPolicyOnFailure && pod.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("restartPolicy %q, want OnFailure or Never", pod.RestartPolicy)
+	}
+	if job.Spec.BackoffLimit == nil {
+		t.Error("no backoffLimit")
+	}
+	if want := m.deployments[0].Spec.Template.Spec.Containers[0].Image; c.Image != want {
+		t.Errorf("job image %q, deployment image %q: they are one image", c.Image, want)
+	}
+	checkSecurityContext(t, "job", pod, c)
+	checkEnvFrom(t, "job", c, m)
+}
+
+// ---------------------------------------------------------------------------
+// deploy/Dockerfile
+
+// dockerInstr is one Dockerfile instruction, continuation lines joined.
+type dockerInstr struct {
+	cmd  string // upper case
+	args string
+}
+
+func parseDockerfile(t *testing.T, data []byte) [][]dockerInstr {
+	t.Helper()
+	var stages [][]dockerInstr
+	var cur strings.Builder
+	flush := func() {
+		line := strings.TrimSpace(cur.String())
+		cur.Reset()
+		if line == "" {
+			return
+		}
+		cmd, args, _ := strings.Cut(line, " ")
+		in := dockerInstr{cmd: strings.ToUpper(cmd), args: strings.TrimSpace(args)}
+		if in.cmd == "FROM" {
+			stages = append(stages, nil)
+		}
+		if len(stages) == 0 {
+			if in.cmd != "ARG" {
+				t.Errorf("Dockerfile: %s before the first FROM", in.cmd)
+			}
+			return
+		}
+		stages[len(stages)-1] = append(stages[len(stages)-1], in)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Text()
+		if trimmed := strings.TrimSpace(line); strings.HasPrefix(trimmed, "#") || (trimmed == "" && cur.Len() == 0) {
+			continue // comments may sit inside a continued instruction too
+		}
+		if s, ok := strings.CutSuffix(strings.TrimRight(line, " \t"), `\`); ok {
+			cur.WriteString(s + " ")
+			continue
+		}
+		cur.WriteString(line)
+		flush()
+	}
+	flush()
+	return stages
+}
+
+// fromImage returns the image and stage name of a FROM instruction.
+func fromImage(args string) (image, name string) {
+	var fields []string
+	for _, f := range strings.Fields(args) {
+		if !strings.HasPrefix(f, "--") {
+			fields = append(fields, f)
+		}
+	}
+	image = fields[0]
+	if len(fields) == 3 && strings.EqualFold(fields[1], "AS") {
+		name = fields[2]
+	}
+	return image, name
+}
+
+// jsonForm decodes an exec-form ENTRYPOINT or CMD.
+func jsonForm(t *testing.T, in dockerInstr) []string {
+	t.Helper()
+	var v []string
+	if err := json.Unmarshal([]byte(in.args), &v); err != nil {
+		t.Errorf("%s %s: not the exec (JSON) form, which needs no shell: %v", in.cmd, in.args, err)
+	}
+	return v
+}
+
+func TestDockerfile(t *testing.T) {
+	stages := parseDockerfile(t, readRepoFile(t, "deploy", "Dockerfile"))
+	if len(stages) < 2 {
+		t.Fatalf("%d stages, want a build stage and a final stage", len(stages))
+	}
+	stageNames := map[string]bool{}
+	for _, st := range stages {
+		img, name := fromImage(st[0].args)
+		if !stageNames[img] && !pinnedImage(img) {
+			t.Errorf("FROM %s: pin a version tag (not latest) or a digest", img)
+		}
+		stageNames[name] = true
+	}
+
+	// The build stage: a static, reproducible binary with its version.
+	var build string
+	var buildStage []dockerInstr
+	for _, st := range stages[:len(stages)-1] {
+		for _, in := range st {
+			if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
+				build, buildStage = in.args, st
+			}
+		}
+	}
+	if build == "" {
+		t.Fatal("no RUN go build in a build stage")
+	}
+	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(string(readRepoFile(t, "go.mod")))
+	if goVersion == nil {
+		t.Fatal("go.mod names no go version")
+	}
+	if img, _ := fromImage(buildStage[0].args); !strings.HasPrefix(img, "golang:"+goVersion[1]+".") {
+		t.Errorf("build stage FROM %s, want golang:%s.x, the Go of go.mod", img, goVersion[1])
+	}
+	for _, want := range []string{
+		"CGO_ENABLED=0", "-trimpath", `-s -w`,
+		"-X github.com/webhook-bridge/webhook-bridge/bridge.Version=${VERSION}",
+		"-X github.com/webhook-bridge/webhook-bridge/bridge.Commit=${COMMIT}",
+		"./cmd/webhook-bridge",
+	} {
+		if !strings.Contains(build, want) {
+			t.Errorf("the go build line lacks %q:\n%s", want, build)
+		}
+	}
+	// -X only sets string variables that exist: these fail to compile otherwise.
+	var _, _ *string = &bridge.Version, &bridge.Commit
+	for _, arg := range []string{"VERSION", "COMMIT"} {
+		if !slices.ContainsFunc(buildStage, func(in dockerInstr) bool {
+			return in.cmd == "ARG" && (in.args == arg || strings.HasPrefix(in.args, arg+"="))
+		}) {
+			t.Errorf("the build stage declares no ARG %s", arg)
+		}
+	}
+	out := regexp.MustCompile(`-o\s+(\S+)`).FindStringSubmatch(build)
+	if out == nil {
+		t.Fatal("the go build line names no -o output")
+	}
+
+	// The final stage: the binary alone on a minimal base, as non-root.
+	final := stages[len(stages)-1]
+	img, _ := fromImage(final[0].args)
+	if !strings.HasPrefix(img, "gcr.io/distroless/static") && img != "scratch" {
+		t.Errorf("final stage FROM %s, want distroless static or scratch", img)
+	}
+	var user string
+	var entry, cmdArgs []string
+	var copied, exposed bool
+	var copiedTo string
+	for _, in := range final[1:] {
+		switch in.cmd {
+		case "USER":
+			user = in.args
+		case "ENTRYPOINT":
+			entry = jsonForm(t, in)
+		case "CMD":
+			cmdArgs = jsonForm(t, in)
+		case "EXPOSE":
+			exposed = exposed || slices.Contains(strings.Fields(in.args), "8080")
+		case "COPY":
+			f := strings.Fields(in.args)
+			if slices.ContainsFunc(f, func(s string) bool { return strings.HasPrefix(s, "--from=") }) && slices.Contains(f, out[1]) {
+				copied, copiedTo = true, f[len(f)-1]
+			}
+		case "RUN":
+			t.Errorf("final stage RUN %s: the run-time image has no shell", in.args)
+		}
+	}
+	uid, _, _ := strings.Cut(user, ":")
+	if user == "" || uid == "0" || uid == "root" {
+		t.Errorf("final stage USER %q, want a non-root user", user)
+	} else if n, err := strconv.Atoi(uid); err != nil || n == 0 {
+		t.Errorf("final stage USER %q: use a numeric uid, so that Kubernetes' runAsNonRoot can verify it", user)
+	}
+	if !copied {
+		t.Errorf("final stage does not COPY --from the build stage's %s", out[1])
+	}
+	if len(entry) != 1 || path.Base(entry[0]) != "webhook-bridge" || (copied && entry[0] != copiedTo) {
+		t.Errorf("ENTRYPOINT %q, want the binary alone, as copied to %s", entry, copiedTo)
+	}
+	if !cmp.Equal(cmdArgs, []string{"serve"}) {
+		t.Errorf("CMD %q, want [serve]", cmdArgs)
+	}
+	if !exposed {
+		t.Error("final stage does not EXPOSE 8080")
+	}
+	// Compose's healthcheck and Kubernetes run the entrypoint by this path.
+	if hc := loadCompose(t).Services["bridge"].HealthCheck; hc != nil && len(hc.Test) > 1 && len(entry) == 1 && hc.Test[1] != entry[0] {
+		t.Errorf("compose healthcheck runs %s, the image's binary is %s", hc.Test[1], entry[0])
+	}
+}
+
+// TestDockerBuildMatchesCI checks that .ci/run builds the same static binary
+// as the image, so that CI's smoke test runs what ships.
+func TestDockerBuildMatchesCI(t *testing.T) {
+	data, err := os.ReadFile(repoFile(".ci", "run"))
+	if err != nil {
+		t.Skipf("no .ci/run: %v", err)
+	}
+	var line string
+	for l := range strings.Lines(string(data)) {
+		if strings.Contains(l, "go build") && strings.Contains(l, "./cmd/webhook-bridge") && !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatal(".ci/run does not build ./cmd/webhook-bridge")
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w"} {
+		if !strings.Contains(line, want) {
+			t.Errorf(".ci/run's go build lacks %q, which deploy/Dockerfile uses:\n%s", want, line)
+		}
+	}
+}
+
+// TestDockerignoreKeepsTheSources checks that .dockerignore excludes none of
+// the files the image's go build needs.
+func TestDockerignoreKeepsTheSources(t *testing.T) {
+	var patterns []string
+	for l := range strings.Lines(string(readRepoFile(t, ".dockerignore"))) {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, l)
+		}
+	}
+	if len(patterns) == 0 {
+		t.Fatal(".dockerignore is empty")
+	}
+	needed := []string{"go.mod", "go.sum"}
+	root := repoFile()
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && rel != ".") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") && !strings.Contains(filepath.ToSlash(rel), "/testdata/") {
+			needed = append(needed, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range needed {
+		if dockerIgnored(patterns, f) {
+			t.Errorf(".dockerignore excludes %s, which the image's build needs", f)
+		}
+	}
+	for _, f := range []string{".git/config", ".env", "bridge/server_test.go", "deploy/kubernetes/secret.yaml"} {
+		if !dockerIgnored(patterns, f) {
+			t.Errorf(".dockerignore sends %s to the daemon", f)
+		}
+	}
+}
+
+// dockerIgnored applies .dockerignore patterns to a slash path: a pattern
+// matches the path or one of its parent folders, ** spans folders, and the
+// last matching pattern wins (! re-includes).
+func dockerIgnored(patterns []string, file string) bool {
+	ignored := false
+	for _, p := range patterns {
+		neg := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(strings.TrimPrefix(p, "!"), "/")
+		if matchIgnore(p, file) {
+			ignored = !neg
+		}
+	}
+	return ignored
+}
+
+func matchIgnore(pattern, file string) bool {
+	parts := strings.Split(file, "/")
+	for i := 1; i <= len(parts); i++ {
+		prefix := strings.Join(parts[:i], "/")
+		if ok, _ := path.Match(pattern, prefix); ok {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(pattern, "**/"); ok {
+			for j := 0; j < i; j++ {
+				if ok, _ := path.Match(rest, strings.Join(parts[j:i], "/")); ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// ---------------------------------------------------------------------------
+// deploy/grafana/dashboard.json
+
+// deployToken is the token of the test servers below.
+const deployToken = "deploy-test-token"
+
+// nopPublisher acknowledges every record, or fails every one while fail is set.
+type nopPublisher struct{ fail bool }
+
+func (p *nopPublisher) Publish(ctx context.Context, recs ...topics.Record) error {
+	if p.fail {
+		return errors.New("kafka is down")
+	}
+	return nil
+}
+
+func newDeployBridge(t *testing.T, pub bridge.Publisher) *bridge.Server {
+	t.Helper()
+	auth, err := bridge.NewAuth(bridge.AuthConfig{Modes: []string{bridge.ModeToken}, Tokens: []string{deployToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bridge.NewServer(pub, bridge.Options{Naming: topics.Naming{Prefix: "appdirect."}, PublishTimeout: time.Second, Auth: auth}, zerolog.Nop())
+}
+
+// scrapeFamilies serves the requests a running bridge sees, so that every
+// labelled series exists, then returns every metric family GET /metrics
+// exports: name → type and the label names of its series.
+func scrapeFamilies(t *testing.T) map[string]scrapedFamily {
+	t.Helper()
+	pub := &nopPublisher{}
+	srv := newDeployBridge(t, pub)
+	// serve wires the Kafka writer's statistics the same way.
+	srv.Metrics().WatchWriter(func() topics.WriterStats { return topics.WriterStats{Writes: 1, Messages: 1} })
+	do := func(method, target, body string, token bool) int {
+		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if token {
+			req.Header.Set(bridge.HeaderWebhookToken, deployToken)
+		}
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, r := range []struct {
+		method, target, body string
+		token, kafkaDown     bool
+		want                 int
+	}{
+		{method: "POST", target: "/webhooks", body: devSample, token: true, want: http.StatusAccepted},
+		{method: "POST", target: "/webhooks", body: "{not json", token: true, want: http.StatusBadRequest},
+		{method: "POST", target: "/webhooks", body: devSample, want: http.StatusUnauthorized},
+		// Another event: a redelivery of the first may be answered from memory.
+		{method: "POST", target: "/webhooks", body: strings.Replace(devSample, `"uuid":"7d3c1a52`, `"uuid":"8e4d2b63`, 1), token: true, kafkaDown: true, want: http.StatusServiceUnavailable},
+		{method: "GET", target: "/healthz", want: http.StatusOK},
+		{method: "GET", target: "/readyz", want: http.StatusOK},
+	} {
+		pub.fail = r.kafkaDown
+		if got := do(r.method, r.target, r.body, r.token); got != r.want {
+			t.Fatalf("%s %s (token %v, kafka down %v) = %d, want %d", r.method, r.target, r.token, r.kafkaDown, got, r.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", rec.Code)
+	}
+	return parseExposition(t, rec.Body)
+}
+
+type scrapedFamily struct {
+	typ    string
+	labels map[string]bool
+}
+
+var (
+	typeLine   = regexp.MustCompile(`^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (\w+)$`)
+	sampleLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? `)
+	labelName  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"`)
+)
+
+func parseExposition(t *testing.T, r io.Reader) map[string]scrapedFamily {
+	t.Helper()
+	fams := map[string]scrapedFamily{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := typeLine.FindStringSubmatch(line); m != nil {
+			fams[m[1]] = scrapedFamily{typ: m[2], labels: map[string]bool{}}
+			continue
+		}
+		m := sampleLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		fam, ok := familyOf(fams, m[1])
+		if !ok {
+			t.Errorf("/metrics: sample %s has no # TYPE", m[1])
+			continue
+		}
+		for _, l := range labelName.FindAllStringSubmatch(m[2], -1) {
+			fam.labels[l[1]] = true
+		}
+	}
+	if len(fams) == 0 {
+		t.Fatal("/metrics exported nothing")
+	}
+	return fams
+}
+
+// familyOf finds the family of a series name, histograms' and summaries'
+// _bucket, _sum and _count series included.
+func familyOf(fams map[string]scrapedFamily, name string) (scrapedFamily, bool) {
+	if f, ok := fams[name]; ok {
+		return f, true
+	}
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			if f, ok := fams[base]; ok && (f.typ == "histogram" || f.typ == "summary") && (suffix != "_bucket" || f.typ == "histogram") {
+				return f, true
+			}
+		}
+	}
+	return scrapedFamily{}, false
+}
+
+// dashboardQueries returns every PromQL expression of the dashboard: panel
+// targets (rows' nested panels included) and template variable queries.
+func dashboardQueries(t *testing.T) (exprs []string, dash map[string]any) {
+	t.Helper()
+	data := readRepoFile(t, "deploy", "grafana", "dashboard.json")
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&dash); err != nil {
+		t.Fatalf("dashboard.json: %v", err)
+	}
+	var panels func(v any)
+	panels = func(v any) {
+		list, _ := v.([]any)
+		for _, p := range list {
+			pm, _ := p.(map[string]any)
+			targets, _ := pm["targets"].([]any)
+			if pm["type"] != "row" && len(targets) == 0 {
+				t.Errorf("panel %q has no targets", pm["title"])
+			}
+			for _, tg := range targets {
+				tm, _ := tg.(map[string]any)
+				e, _ := tm["expr"].(string)
+				if strings.TrimSpace(e) == "" {
+					t.Errorf("panel %q has a target without expr", pm["title"])
+				}
+				exprs = append(exprs, e)
+			}
+			panels(pm["panels"])
+		}
+	}
+	panels(dash["panels"])
+	if tpl, ok := dash["templating"].(map[string]any); ok {
+		list, _ := tpl["list"].([]any)
+		for _, v := range list {
+			vm, _ := v.(map[string]any)
+			if vm["type"] != "query" {
+				continue
+			}
+			switch q := vm["query"].(type) {
+			case string:
+				exprs = append(exprs, q)
+			case map[string]any:
+				s, _ := q["query"].(string)
+				exprs = append(exprs, s)
+			}
+		}
+	}
+	return exprs, dash
+}
+
+var (
+	metricRef   = regexp.MustCompile(`\b((?:webhook_bridge|go|process)_[a-zA-Z0-9_]+)\b(\{[^}]*\})?`)
+	matcherName = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+	byClause    = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
+)
+
+// promLabels are added by Prometheus at scrape time, or by histograms.
+var promLabels = map[string]bool{"job": true, "instance": true, "le": true, "service": true}
+
+func TestGrafanaDashboardQueriesExportedMetrics(t *testing.T) {
+	exprs, _ := dashboardQueries(t)
+	fams := scrapeFamilies(t)
+	queried := map[string]bool{}
+	for _, e := range exprs {
+		labels := map[string]bool{}
+		for _, m := range metricRef.FindAllStringSubmatch(e, -1) {
+			fam, ok := familyOf(fams, m[1])
+			if !ok {
+				t.Errorf("the dashboard queries %s, which /metrics does not export:\n  %s", m[1], e)
+				continue
+			}
+			queried[m[1]] = true
+			for l := range fam.labels {
+				labels[l] = true
+			}
+			for _, lm := range matcherName.FindAllStringSubmatch(m[2], -1) {
+				if !fam.labels[lm[1]] && !promLabels[lm[1]] {
+					t.Errorf("the dashboard filters %s on label %q, which it does not have:\n  %s", m[1], lm[1], e)
+				}
+			}
+		}
+		for _, b := range byClause.FindAllStringSubmatch(e, -1) {
+			for l := range strings.SplitSeq(b[1], ",") {
+				if l = strings.TrimSpace(l); l != "" && !labels[l] && !promLabels[l] {
+					t.Errorf("the dashboard groups by %q, which no metric of the query has:\n  %s", l, e)
+				}
+			}
+		}
+	}
+	// What an SRE needs on the dashboard (issue 4).
+	for _, want := range []string{
+		"webhook_bridge_requests_total",
+		"webhook_bridge_request_duration_seconds_bucket",
+		"webhook_bridge_kafka_publish_duration_seconds_bucket",
+		"webhook_bridge_quarantined_total",
+		"webhook_bridge_auth_failures_total",
+		"webhook_bridge_publish_errors_total",
+		"webhook_bridge_requests_in_flight",
+		"webhook_bridge_ready",
+		"webhook_bridge_kafka_writer_errors_total",
+		"webhook_bridge_kafka_writer_retries_total",
+	} {
+		if !queried[want] {
+			t.Errorf("the dashboard has no panel on %s", want)
+		}
+	}
+	for _, h := range []string{"webhook_bridge_request_duration_seconds_bucket", "webhook_bridge_kafka_publish_duration_seconds_bucket"} {
+		if !slices.ContainsFunc(exprs, func(e string) bool {
+			return strings.Contains(e, "histogram_quantile(") && strings.Contains(e, h)
+		}) {
+			t.Errorf("the dashboard shows no latency percentile of %s", h)
+		}
+	}
+	if !slices.ContainsFunc(exprs, func(e string) bool { return regexp.MustCompile(`\bup\b`).MatchString(e) }) {
+		t.Error("the dashboard does not show up")
+	}
+}
+
+func TestGrafanaDashboardShape(t *testing.T) {
+	_, dash := dashboardQueries(t)
+	for _, k := range []string{"uid", "title"} {
+		if s, _ := dash[k].(string); s == "" {
+			t.Errorf("dashboard.json has no %s", k)
+		}
+	}
+	ids := map[float64]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		list, _ := v.([]any)
+		for _, p := range list {
+			pm, _ := p.(map[string]any)
+			id, _ := pm["id"].(float64)
+			if ids[id] {
+				t.Errorf("panel id %v is used twice", id)
+			}
+			ids[id] = true
+			if _, ok := pm["gridPos"].(map[string]any); !ok {
+				t.Errorf("panel %q has no gridPos", pm["title"])
+			}
+			if pm["type"] != "row" {
+				ds, _ := pm["datasource"].(map[string]any)
+				if ds["uid"] != "${datasource}" {
+					t.Errorf("panel %q uses datasource %v, want the ${datasource} variable", pm["title"], pm["datasource"])
+				}
+			}
+			walk(pm["panels"])
+		}
+	}
+	walk(dash["panels"])
+	if len(ids) == 0 {
+		t.Error("dashboard.json has no panels")
+	}
+}
+
+// TestGrafanaDashboardCheckIsAbleToFail feeds the checker a metric the
+// bridge does not export.
+func TestGrafanaDashboardCheckIsAbleToFail(t *testing.T) {
+	fams := scrapeFamilies(t)
+	for _, name := range []string{"webhook_bridge_no_such_metric_total", "webhook_bridge_requests_total_bucket", "webhook_bridge_requests_in_flight_sum"} {
+		if _, ok := familyOf(fams, name); ok {
+			t.Errorf("familyOf accepted %s", name)
+		}
+	}
+	if _, ok := familyOf(fams, "webhook_bridge_request_duration_seconds_bucket"); !ok {
+		t.Error("familyOf refused a histogram's _bucket series")
+	}
+}
