@@ -300,9 +300,27 @@ func (b *authBridge) authFailures(t *testing.T) map[string]float64 {
 		if err != nil {
 			t.Fatalf("metric line %q: %v", sc.Text(), err)
 		}
-		out[reason] = v
+		if v != 0 { // every known reason is exported from the start, at 0
+			out[reason] = v
+		}
 	}
 	return out
+}
+
+func TestAuthFailureSeriesStartAtZero(t *testing.T) {
+	srv := bridge.NewServer(&pubSpy{}, bridge.Options{}, zerolog.Nop())
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, series := range []string{
+		`webhook_bridge_auth_failures_total{reason="invalid_token"} 0`,
+		`webhook_bridge_auth_failures_total{reason="expired_token"} 0`,
+		`webhook_bridge_quarantined_total{reason="unknown_resource"} 0`,
+		`webhook_bridge_publish_errors_total{topic="deadletter"} 0`,
+	} {
+		if !strings.Contains(rec.Body.String(), series+"\n") {
+			t.Errorf("/metrics lacks %s before any event", series)
+		}
+	}
 }
 
 // authErrorCode is the "error" member of a JSON error body.

@@ -85,6 +85,14 @@ func newMetrics() *Metrics {
 		Help: "Redeliveries of an event id this instance already had acknowledged, answered 202 without a second record.",
 	})
 	m.Registry.MustRegister(m.overloaded, m.duplicates)
+	// Known label values start at 0, so dashboards and alerts see a series
+	// before the first event of its kind.
+	for _, code := range []string{topics.CodeInvalidJSON, topics.CodeInvalidEnvelope, topics.CodeUnknownResource, topics.CodeUnsupportedAction} {
+		m.quarantined.WithLabelValues(code)
+	}
+	for _, r := range authReasons {
+		m.authFailures.WithLabelValues(r)
+	}
 	m.Registry.MustRegister(m.requests, m.requestSeconds, m.publishSeconds, m.published,
 		m.publishErrors, m.quarantined, m.authFailures, m.inFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -209,6 +217,12 @@ type AuthFailure struct {
 }
 
 func (e *AuthFailure) Error() string { return "authentication failed: " + e.Reason }
+
+// authReasons are every reason label of webhook_bridge_auth_failures_total.
+var authReasons = []string{
+	"missing_token", "invalid_token", "missing_bearer", "malformed_token", "bad_signature",
+	"wrong_audience", "expired_token", "token_invalid_client", "token_invalid_grant",
+}
 
 func authReason(err error) string {
 	var af *AuthFailure

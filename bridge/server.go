@@ -95,6 +95,10 @@ type Server struct {
 func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
 	opts.defaults()
 	s := &Server{e: echo.New(), pub: pub, opts: opts, log: log, metrics: newMetrics()}
+	for _, t := range opts.Naming.All() {
+		s.metrics.published.WithLabelValues(t)
+		s.metrics.publishErrors.WithLabelValues(t)
+	}
 	if opts.DedupTTL > 0 {
 		s.dedup = newDedup(opts.DedupTTL, opts.DedupMaxEntries)
 	}
