@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"net/url"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
@@ -15,6 +16,11 @@ const ceTimeLayout = "2006-01-02T15:04:05.000Z"
 // env to dst. The webhook body is embedded as "data" byte for byte: it was
 // validated as JSON, so it needs no re-encoding.
 func appendCloudEvent(dst []byte, res *topics.Resource, act topics.Action, env *topics.Envelope, key topics.Key) []byte {
+	// Size the value once: the body plus the attributes, escapes aside. It
+	// used to grow through about six copies of the body.
+	if need := len(env.Raw) + len(env.ID) + len(env.URL) + len(env.ResourceUUID) + len(key.CompanyID) + 256; cap(dst)-len(dst) < need {
+		dst = append(make([]byte, 0, len(dst)+need), dst...)
+	}
 	dst = append(dst, `{"specversion":"1.0","id":`...)
 	dst = appendJSONString(dst, env.ID)
 	dst = append(dst, `,"source":`...)
@@ -53,11 +59,61 @@ func eventSource(raw string) string {
 	if raw == "" {
 		return "appdirect"
 	}
+	if src, ok := plainSource(raw); ok {
+		return src
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return "appdirect"
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// plainSource is eventSource for the URLs the marketplace sends, without
+// url.Parse and its allocations: "http(s)://" and a plain host name (letters,
+// digits, '.', '-'), with nothing after it that url.Parse refuses (control
+// bytes, a '%' not followed by two hex digits). Then scheme://host is a
+// prefix of raw, exactly what url.Parse would give. ok is false for anything
+// else, which takes the url.Parse path.
+func plainSource(raw string) (src string, ok bool) {
+	var hostAt int
+	switch {
+	case strings.HasPrefix(raw, "https://"):
+		hostAt = len("https://")
+	case strings.HasPrefix(raw, "http://"):
+		hostAt = len("http://")
+	default:
+		return "", false
+	}
+	end := hostAt
+	for end < len(raw) {
+		c := raw[end]
+		if c == '/' || c == '?' || c == '#' {
+			break
+		}
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return "", false
+		}
+		end++
+	}
+	if end == hostAt {
+		return "", false
+	}
+	for i := end; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c < 0x20 || c == 0x7f:
+			return "", false
+		case c == '%':
+			if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
+				return "", false
+			}
+		}
+	}
+	return raw[:end], true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 const hexDigits = "0123456789abcdef"

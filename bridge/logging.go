@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +23,20 @@ type reqInfo struct {
 
 const infoKey = "bridge.info"
 
+// reqContext is the echo.Context that requestLog hands down the chain: it
+// carries the request's reqInfo, where c.Set would allocate a map for every
+// request. It is pooled, like echo's own contexts.
+type reqContext struct {
+	echo.Context
+	info reqInfo
+}
+
+var reqContexts = sync.Pool{New: func() any { return new(reqContext) }}
+
 func infoOf(c echo.Context) *reqInfo {
+	if rc, ok := c.(*reqContext); ok {
+		return &rc.info
+	}
 	if i, ok := c.Get(infoKey).(*reqInfo); ok {
 		return i
 	}
@@ -43,7 +57,9 @@ var (
 )
 
 func newRequestID() string {
-	return idPrefix + "-" + strconv.FormatUint(idCounter.Add(1), 10)
+	var b [48]byte
+	id := append(append(b[:0], idPrefix...), '-')
+	return string(strconv.AppendUint(id, idCounter.Add(1), 10))
 }
 
 // validRequestID accepts a caller's X-Request-Id only when it is short and
@@ -73,11 +89,19 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Response().Header().Set(echo.HeaderXRequestID, rid)
 		l := s.log.With().Str("request_id", rid).Logger()
 		c.SetRequest(req.WithContext(l.WithContext(req.Context())))
-		info := infoOf(c)
+		rc := reqContexts.Get().(*reqContext)
+		rc.Context = c
+		defer func() {
+			*rc = reqContext{}
+			reqContexts.Put(rc)
+		}()
+		info := &rc.info
 		s.metrics.inFlight.Inc()
-		err := next(c)
+		err := next(rc)
 		if err != nil {
-			c.Error(err) // the error handler writes the response and fills info
+			// The error handler writes the response and fills info; c.Error
+			// would hand it the inner context, without info.
+			s.e.HTTPErrorHandler(err, rc)
 		}
 		s.metrics.inFlight.Dec()
 		status := c.Response().Status

@@ -155,6 +155,28 @@ func (m *Metrics) WatchWriter(stats func() topics.WriterStats) {
 	m.Registry.MustRegister(newWriterCollector(stats))
 }
 
+// WatchIndex exports the company index's size and whether it has caught up
+// with its topic since start.
+func (m *Metrics) WatchIndex(entries func() int, caughtUp <-chan struct{}) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "webhook_bridge_company_index_entries",
+			Help: "Entities whose company the company index holds in memory.",
+		}, func() float64 { return float64(entries()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "webhook_bridge_company_index_caught_up",
+			Help: "1 once the company index read every record its topic held at start, else 0.",
+		}, func() float64 {
+			select {
+			case <-caughtUp:
+				return 1
+			default:
+				return 0
+			}
+		}),
+	)
+}
+
 // Metrics returns the server's metrics registry, for the caller to add its
 // own collectors (such as the Kafka writer's).
 func (s *Server) Metrics() *Metrics { return s.metrics }

@@ -14,13 +14,44 @@ type Event struct {
 	Action   topics.Action
 	Key      topics.Key
 	Record   topics.Record
+	// IndexUpdate is the company-index record the event implies (a mapping
+	// the payload taught, or a tombstone after REMOVED; see
+	// topics.IndexUpdate). Its Topic is "" when there is none, and always
+	// with a nil index.
+	IndexUpdate topics.Record
+}
+
+// Records returns what one delivery of ev publishes, in a single Publish
+// call: the event, then its index update if any. Both are acknowledged
+// (acks=all) before the delivery is.
+func (ev *Event) Records() []topics.Record {
+	if ev.IndexUpdate.Topic == "" {
+		return []topics.Record{ev.Record}
+	}
+	return []topics.Record{ev.Record, ev.IndexUpdate}
+}
+
+// IndexLearner is a CompanyIndex that can apply an index record this process
+// had acknowledged, before its consumer reads it back (*topics.Index can):
+// this instance's next REMOVED of the entity finds the company at once.
+type IndexLearner interface {
+	Learn(rec topics.Record)
+}
+
+// Acknowledged tells index, when it is an IndexLearner, of ev's index update
+// once Publish succeeded for ev.Records().
+func (ev *Event) Acknowledged(index topics.CompanyIndex) {
+	if l, ok := index.(IndexLearner); ok && ev.IndexUpdate.Topic != "" {
+		l.Learn(ev.IndexUpdate)
+	}
 }
 
 // Normalize validates a webhook body and builds its record exactly as a live
 // delivery does: parse the envelope, route it through the catalog, choose the
-// key (index may be nil) and encode the CloudEvent. A body that cannot be
-// routed gives an *Error of KindInvalid or KindUnroutable whose Code is the
-// quarantine's error code; Event.Envelope.ID is set whenever it was read.
+// key (index may be nil), encode the CloudEvent and, with an index, the
+// index update to publish with it. A body that cannot be routed gives an
+// *Error of KindInvalid or KindUnroutable whose Code is the quarantine's error
+// code; Event.Envelope.ID is set whenever it was read.
 func Normalize(body []byte, n topics.Naming, index topics.CompanyIndex) (Event, error) {
 	var ev Event
 	env, err := topics.ParseEnvelope(body)
@@ -53,5 +84,8 @@ func Normalize(body []byte, n topics.Naming, index topics.CompanyIndex) (Event, 
 	}
 	ev.Key = topics.ChooseKey(res, &ev.Envelope, index)
 	ev.Record = topics.EventRecord(n, res, act, &ev.Envelope, ev.Key, appendCloudEvent(nil, res, act, &ev.Envelope, ev.Key))
+	if up, ok := topics.IndexUpdate(n, res, act, &ev.Envelope, ev.Key, index); ok {
+		ev.IndexUpdate = up
+	}
 	return ev, nil
 }

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,35 @@ type accepted struct {
 	EventID string `json:"event_id"`
 	Topic   string `json:"topic"`
 	Key     string `json:"key"`
+}
+
+// appendJSON appends a's JSON exactly as encoding/json's Encoder writes it
+// (echo's c.JSON), without its reflection and allocations.
+func (a accepted) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"status":`...)
+	dst = appendEncodingJSONString(dst, a.Status)
+	dst = append(dst, `,"event_id":`...)
+	dst = appendEncodingJSONString(dst, a.EventID)
+	dst = append(dst, `,"topic":`...)
+	dst = appendEncodingJSONString(dst, a.Topic)
+	dst = append(dst, `,"key":`...)
+	dst = appendEncodingJSONString(dst, a.Key)
+	return append(dst, "}\n"...)
+}
+
+// appendEncodingJSONString appends s as encoding/json encodes it: printable
+// ASCII other than '"', '\\' and the HTML-escaped '<', '>', '&' is copied;
+// anything else takes encoding/json itself.
+func appendEncodingJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // handleWebhook takes one marketplace notification: it reads the body within
@@ -57,10 +87,15 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		}
 		env, rec := &ev.Envelope, ev.Record
 		acked := false // set once Kafka acknowledged; read by the dedup
+		// One deadline covers waiting for an earlier delivery of this event
+		// and publishing: during an outage, redeliveries arriving together
+		// must not each wait out a publish timeout behind the one before.
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.opts.PublishTimeout)
+		defer cancel()
 		if s.dedup != nil {
-			dup, done, err := s.dedup.begin(c.Request().Context(), env.ID)
+			dup, done, err := s.dedup.begin(ctx, env.ID)
 			if err != nil {
-				return &Error{Kind: KindUnavailable, Code: "cancelled", Message: "the request ended while an earlier delivery of this event was in flight", Err: err}
+				return &Error{Kind: KindUnavailable, Code: "kafka_unavailable", Message: "an earlier delivery of this event was still waiting for Kafka; nothing was accepted, retry later", Err: err}
 			}
 			if dup {
 				s.metrics.duplicates.Inc()
@@ -69,12 +104,14 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 			defer func() { done(acked) }()
 		}
 		info.companyID, info.topic = ev.Key.CompanyID, rec.Topic
-		if err := s.publish(c.Request().Context(), rec); err != nil {
+		if err := s.publish(ctx, ev.Records()...); err != nil {
 			return err
 		}
+		ev.Acknowledged(s.opts.Index)
 		s.metrics.published.WithLabelValues(rec.Topic).Inc()
 		acked = true
-		return c.JSON(http.StatusAccepted, accepted{Status: "accepted", EventID: env.ID, Topic: rec.Topic, Key: ev.Key.Value})
+		a := accepted{Status: "accepted", EventID: env.ID, Topic: rec.Topic, Key: ev.Key.Value}
+		return c.JSONBlob(http.StatusAccepted, a.appendJSON(make([]byte, 0, 128)))
 	}
 }
 
@@ -92,15 +129,16 @@ func (s *Server) quarantine(c echo.Context, body []byte, kind Kind, code, detail
 	return &Error{Kind: kind, Code: code, Message: detail + "; the body was kept in the quarantine topic"}
 }
 
-// publish writes rec within PublishTimeout and turns failure into a 503.
-func (s *Server) publish(ctx context.Context, rec topics.Record) error {
+// publish writes recs (an event and its index update) within PublishTimeout
+// and turns failure into a 503; metrics count under the first record's topic.
+func (s *Server) publish(ctx context.Context, recs ...topics.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
 	defer cancel()
 	start := time.Now()
-	err := s.pub.Publish(ctx, rec)
+	err := s.pub.Publish(ctx, recs...)
 	s.metrics.publishSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
-		s.metrics.publishErrors.WithLabelValues(rec.Topic).Inc()
+		s.metrics.publishErrors.WithLabelValues(recs[0].Topic).Inc()
 		return &Error{Kind: KindUnavailable, Code: "kafka_unavailable",
 			Message: "Kafka did not acknowledge the record in time; nothing was accepted, retry later", Err: err}
 	}
@@ -110,9 +148,11 @@ func (s *Server) publish(ctx context.Context, rec topics.Record) error {
 // readBody reads at most limit bytes. A declared Content-Length over the
 // limit is refused before reading; a chunked body is cut off at the limit.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	tooLarge := &Error{Kind: KindTooLarge, Code: "body_too_large", Message: fmt.Sprintf("body is larger than %d bytes", limit)}
+	tooLarge := func() error { // built only when needed: Sprintf allocates
+		return &Error{Kind: KindTooLarge, Code: "body_too_large", Message: fmt.Sprintf("body is larger than %d bytes", limit)}
+	}
 	if r.ContentLength > limit {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	size := r.ContentLength
 	if size < 0 {
@@ -127,7 +167,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		n, err := lr.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > limit {
-			return nil, tooLarge
+			return nil, tooLarge()
 		}
 		if err == io.EOF {
 			return buf, nil

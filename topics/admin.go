@@ -21,6 +21,10 @@ type TopicSpec struct {
 	// MaxMessageBytes sets the topic's max.message.bytes so the largest
 	// record the writer sends fits (0: the broker's default).
 	MaxMessageBytes int64
+	// Compacted lists the topics created with cleanup.policy=compact
+	// (Naming.Compacted: the company index). An existing one without it is
+	// reported as a mismatch.
+	Compacted []string
 }
 
 // TopicState is what provisioning found or did for one topic.
@@ -35,7 +39,8 @@ type TopicState struct {
 
 // Admin creates and inspects the bridge's topics.
 type Admin struct {
-	c *kafka.Client
+	c   *kafka.Client
+	cfg KafkaConfig
 }
 
 // NewAdmin builds an Admin; it connects lazily.
@@ -44,7 +49,7 @@ func NewAdmin(cfg KafkaConfig) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Admin{c: c}, nil
+	return &Admin{c: c, cfg: cfg}, nil
 }
 
 // Create makes every topic in names that does not exist yet. It is
@@ -59,6 +64,9 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 		tc := kafka.TopicConfig{Topic: n, NumPartitions: spec.Partitions, ReplicationFactor: spec.ReplicationFactor}
 		if spec.MaxMessageBytes > 0 {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.FormatInt(spec.MaxMessageBytes, 10)})
+		}
+		if slices.Contains(spec.Compacted, n) {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
 		}
 		req.Topics = append(req.Topics, tc)
 	}
@@ -84,6 +92,19 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 				st.Status = "mismatch"
 				st.Detail = fmt.Sprintf("has %d partitions, configured %d; keys of existing companies would move if it changed, so it is left as it is", existing[n], spec.Partitions)
 			}
+			if slices.Contains(spec.Compacted, n) {
+				policy, err := a.cleanupPolicy(ctx, n)
+				if err != nil {
+					failed = append(failed, fmt.Sprintf("%s: %v", n, err))
+					continue
+				}
+				if !slices.Contains(strings.Split(policy, ","), "compact") {
+					// Without compaction the index grows forever and its
+					// tombstones never remove anything.
+					st.Status = "mismatch"
+					st.Detail = strings.TrimPrefix(st.Detail+"; has cleanup.policy="+policy+", needs compact (kafka-configs --alter --add-config cleanup.policy=compact)", "; ")
+				}
+			}
 		}
 		out = append(out, st)
 	}
@@ -91,6 +112,27 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 		return out, fmt.Errorf("create topics: %s", strings.Join(failed, "; "))
 	}
 	return out, nil
+}
+
+// cleanupPolicy reads a topic's cleanup.policy.
+func (a *Admin) cleanupPolicy(ctx context.Context, topic string) (string, error) {
+	resp, err := a.c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{
+		{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"cleanup.policy"}},
+	}})
+	if err != nil {
+		return "", fmt.Errorf("describe configs: %w", err)
+	}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return "", fmt.Errorf("describe configs: %w", r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == "cleanup.policy" {
+				return e.ConfigValue, nil
+			}
+		}
+	}
+	return "delete", nil // Kafka's default
 }
 
 // Partitions returns the partition count of each named topic that exists.
@@ -110,8 +152,20 @@ func (a *Admin) Partitions(ctx context.Context, names []string) (map[string]int,
 
 // Check returns nil when the brokers answer and every topic in names exists
 // with a leader for each partition; otherwise an error saying what is wrong.
+//
+// Each call asks the brokers afresh, over a transport of its own: a kafka-go
+// transport answers metadata from a cache that keeps the last good state
+// while the brokers are away, so a dead cluster or a deleted topic would
+// still look ready.
 func (a *Admin) Check(ctx context.Context, names []string) error {
-	md, err := a.c.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	t, err := a.cfg.transport()
+	if err != nil {
+		return err
+	}
+	t.MetadataTopics = names
+	defer t.CloseIdleConnections() // also ends the transport's background refresh
+	c := &kafka.Client{Addr: a.c.Addr, Timeout: a.c.Timeout, Transport: t}
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
 	if err != nil {
 		return fmt.Errorf("kafka metadata request failed: %w", err)
 	}

@@ -92,6 +92,11 @@ var Catalog = []Resource{
 // where authenticated deliveries that cannot be routed are kept.
 const QuarantineName = "deadletter"
 
+// IndexName is the topic name (without prefix) of the company index: a
+// compacted topic keyed "<topic name>:<resource uuid>" whose values are
+// company ids (see Index).
+const IndexName = "company-index"
+
 var byType = func() map[string]*Resource {
 	m := make(map[string]*Resource)
 	for i := range Catalog {
@@ -150,15 +155,23 @@ func (n Naming) Topic(name string) string { return n.Prefix + name }
 // Quarantine returns the Kafka topic of the quarantine.
 func (n Naming) Quarantine() string { return n.Prefix + QuarantineName }
 
-// All returns every Kafka topic the bridge writes to: one per resource and
-// the quarantine topic.
+// Index returns the Kafka topic of the company index.
+func (n Naming) Index() string { return n.Prefix + IndexName }
+
+// All returns every Kafka topic the bridge writes to: one per resource, the
+// quarantine topic and the company index.
 func (n Naming) All() []string {
-	out := make([]string, 0, len(Catalog)+1)
+	out := make([]string, 0, len(Catalog)+2)
 	for _, r := range Catalog {
 		out = append(out, n.Topic(r.Name))
 	}
-	return append(out, n.Quarantine())
+	return append(out, n.Quarantine(), n.Index())
 }
+
+// Compacted returns the topics of All that are created with
+// cleanup.policy=compact: the company index, where only the latest value of
+// each key matters.
+func (n Naming) Compacted() []string { return []string{n.Index()} }
 
 // Name strips the prefix from a Kafka topic, returning the topic name.
 func (n Naming) Name(topic string) (string, bool) {

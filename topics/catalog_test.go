@@ -241,7 +241,7 @@ func TestNaming(t *testing.T) {
 				"app-assignment", "catalog-product", "company", "discount", "invoice",
 				"lead", "membership", "order", "payment-instrument", "platform",
 				"quote", "reseller-registrant", "staging-product", "subscription", "user",
-				"deadletter",
+				"deadletter", "company-index",
 			},
 		},
 		{
@@ -255,6 +255,7 @@ func TestNaming(t *testing.T) {
 				"appdirect.order", "appdirect.payment-instrument", "appdirect.platform",
 				"appdirect.quote", "appdirect.reseller-registrant", "appdirect.staging-product",
 				"appdirect.subscription", "appdirect.user", "appdirect.deadletter",
+				"appdirect.company-index",
 			},
 		},
 	}
@@ -270,8 +271,11 @@ func TestNaming(t *testing.T) {
 			if diff := cmp.Diff(tt.wantAll, all); diff != "" {
 				t.Errorf("All mismatch (-want +got):\n%s", diff)
 			}
-			if len(all) != 16 {
-				t.Errorf("len(All()) = %d, want 16", len(all))
+			if len(all) != 17 {
+				t.Errorf("len(All()) = %d, want 17", len(all))
+			}
+			if diff := cmp.Diff([]string{tt.give.Prefix + "company-index"}, tt.give.Compacted()); diff != "" {
+				t.Errorf("Compacted mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -309,7 +313,7 @@ func TestNamingName(t *testing.T) {
 // TestNamingRoundTrip checks that Name undoes Topic for every topic.
 func TestNamingRoundTrip(t *testing.T) {
 	n := Naming{Prefix: "prod.appdirect."}
-	want := append(Names(), QuarantineName)
+	want := append(Names(), QuarantineName, IndexName)
 	var got []string
 	for _, topic := range n.All() {
 		name, ok := n.Name(topic)
@@ -368,8 +372,11 @@ func TestResourceTypesUnique(t *testing.T) {
 			}
 			seen[typ] = r.Name
 		}
-		if r.Name == QuarantineName {
-			t.Errorf("resource %s uses the quarantine topic name", r.Type)
+		if r.Name == QuarantineName || r.Name == IndexName {
+			t.Errorf("resource %s uses the quarantine or index topic name", r.Type)
+		}
+		if strings.Contains(r.Name, ":") {
+			t.Errorf("resource %s: a topic name with ':' would make company-index keys ambiguous", r.Type)
 		}
 	}
 }

@@ -93,7 +93,7 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 			resource = v
 		case "resourceAction":
 			seenAction = true
-			env.Action = keep(stringField("resourceAction", v))
+			env.Action = keep(internedField("resourceAction", v))
 		default:
 			keep("", caseVariant(memberName(k), "", topKeys))
 		}
@@ -113,7 +113,7 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		switch memberName(k) {
 		case "type":
 			seenType = true
-			env.Type = keep(stringField("resource.type", v))
+			env.Type = keep(internedField("resource.type", v))
 		case "uuid":
 			env.ResourceUUID = keep(optionalString("resource.uuid", v))
 		case "url":
@@ -170,6 +170,24 @@ func caseVariant(key, prefix string, known []string) error {
 // appear in the same object.
 func memberName(raw []byte) string {
 	if bytes.IndexByte(raw, '\\') < 0 {
+		// The envelope's own names come back as constants: string(raw)
+		// would allocate for every member of every body.
+		switch string(raw) {
+		case "uuid":
+			return "uuid"
+		case "timestamp":
+			return "timestamp"
+		case "resource":
+			return "resource"
+		case "resourceAction":
+			return "resourceAction"
+		case "type":
+			return "type"
+		case "url":
+			return "url"
+		case "content":
+			return "content"
+		}
 		return string(raw)
 	}
 	s, _ := decodeString(append(append([]byte{'"'}, raw...), '"'))
@@ -204,6 +222,31 @@ func stringField(name string, v []byte) (string, error) {
 	}
 	return s, nil
 }
+
+// internedField is stringField for resource.type and resourceAction, whose
+// values come from a small set: the catalog's types and aliases and the
+// actions come back as constants instead of a copy per body.
+func internedField(name string, v []byte) (string, error) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		if s, ok := interned[string(v[1:len(v)-1])]; ok {
+			return s, nil
+		}
+	}
+	return stringField(name, v)
+}
+
+var interned = func() map[string]string {
+	m := make(map[string]string)
+	for _, r := range Catalog {
+		for _, t := range append([]string{r.Type}, r.Aliases...) {
+			m[t] = t
+		}
+	}
+	for a := range actionAliases {
+		m[a] = a
+	}
+	return m
+}()
 
 // optionalString decodes a string member that may be null.
 func optionalString(name string, v []byte) (string, error) {

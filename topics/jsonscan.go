@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -31,9 +32,19 @@ type validator struct {
 	keys  [][]byte // keys of the objects being scanned, innermost last
 }
 
+var keyStacks = sync.Pool{New: func() any { s := make([][]byte, 0, 64); return &s }}
+
 // validJSON reports the first reason b is not an acceptable JSON document.
 func validJSON(b []byte) error {
-	v := validator{b: b}
+	// Reuse the key stack: growing a fresh one for every body was most of
+	// the validator's allocations (a local array escapes: value recurses).
+	kp := keyStacks.Get().(*[][]byte)
+	v := validator{b: b, keys: (*kp)[:0]}
+	defer func() {
+		clear(v.keys[:cap(v.keys)]) // keep no body alive from the pool
+		*kp = v.keys[:0]
+		keyStacks.Put(kp)
+	}()
 	v.ws()
 	if v.i == len(b) {
 		return &syntaxError{v.i, "empty body"}
@@ -209,6 +220,10 @@ func (v *validator) str() ([]byte, error) {
 	escaped := false
 	for v.i < len(v.b) {
 		c := v.b[v.i]
+		if plainByte[c] {
+			v.i++
+			continue
+		}
 		switch {
 		case c == '"':
 			raw := v.b[start:v.i]
@@ -315,21 +330,14 @@ func skipValue(b []byte, i int) int {
 	}
 	switch b[i] {
 	case '"':
-		i++
-		for i < len(b) {
-			switch b[i] {
-			case '\\':
-				i += 2
-			case '"':
-				return i + 1
-			default:
-				i++
-			}
-		}
-		return len(b)
+		return skipString(b, i)
 	case '{', '[':
 		depth := 0
 		for i < len(b) {
+			if !structural[b[i]] {
+				i++
+				continue
+			}
 			switch b[i] {
 			case '{', '[':
 				depth++
@@ -341,7 +349,7 @@ func skipValue(b []byte, i int) int {
 					return i
 				}
 			case '"':
-				i = skipValue(b, i)
+				i = skipString(b, i)
 			default:
 				i++
 			}
@@ -357,6 +365,43 @@ func skipValue(b []byte, i int) int {
 		}
 		return i
 	}
+}
+
+// plainByte marks the bytes a string holds as they are (printable ASCII
+// but '"' and '\\'), and structural the bytes a container walk stops at: the
+// scanners test one table entry per byte instead of a chain of comparisons.
+var plainByte, structural = func() (plain, structural [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\'
+	}
+	for _, c := range []byte(`{}[]"`) {
+		structural[c] = true
+	}
+	return plain, structural
+}()
+
+// skipString returns the index just past the string whose opening quote is
+// at i. It jumps from quote to quote (bytes.IndexByte): most of a body's
+// bytes are inside strings, and this walk runs over them several times.
+func skipString(b []byte, i int) int {
+	start := i + 1
+	for i = start; i < len(b); i++ {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			break
+		}
+		i += q
+		// The quote ends the string unless an odd number of backslashes
+		// escapes it.
+		n := 0
+		for j := i - 1; j >= start && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i + 1
+		}
+	}
+	return len(b)
 }
 
 func skipWS(b []byte, i int) int {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -47,7 +48,7 @@ type CompanyIndex interface {
 // not nil), and finally resource.uuid. This is the only place keys are chosen.
 func ChooseKey(r *Resource, env *Envelope, index CompanyIndex) Key {
 	for _, p := range r.CompanyPaths {
-		kp, _ := parseKeyPath(p) // validated when the catalog loaded
+		kp := cachedKeyPath(p)
 		if ids := kp.eval(env); len(ids) > 0 {
 			return Key{Value: ids[0], CompanyID: ids[0], CompanyIDs: ids, Source: SourcePayload}
 		}
@@ -77,6 +78,19 @@ type keyPath struct {
 type keySeg struct {
 	name string
 	each bool
+}
+
+// keyPaths caches parsed company paths (string → keyPath): ChooseKey runs
+// for every event, and parsing a path allocates.
+var keyPaths sync.Map
+
+func cachedKeyPath(p string) keyPath {
+	if kp, ok := keyPaths.Load(p); ok {
+		return kp.(keyPath)
+	}
+	kp, _ := parseKeyPath(p) // validated when the catalog loaded
+	keyPaths.Store(p, kp)
+	return kp
 }
 
 // parseKeyPath accepts "resource.uuid", "content.a.b" and
@@ -188,6 +202,11 @@ func validCompanyID(s string) bool {
 // where MEMBERSHIP events carry their company.
 func companyFromURL(raw string) string {
 	if raw == "" {
+		return ""
+	}
+	// Most URLs name no company. Without '%' nothing unescapes into a
+	// "companies" segment, so there is no need to parse (which allocates).
+	if !strings.Contains(raw, "companies/") && !strings.Contains(raw, "%") {
 		return ""
 	}
 	u, err := url.Parse(raw)

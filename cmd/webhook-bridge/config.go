@@ -47,6 +47,7 @@ type Config struct {
 	MaxInFlight       int               `envconfig:"MAX_INFLIGHT" default:"1000" desc:"most webhook requests served at once; above it the answer is 503 at once (bounds memory while Kafka is away)"`
 	DedupTTL          time.Duration     `envconfig:"DEDUP_TTL" default:"1h" desc:"how long an acknowledged event id is remembered so a redelivery gets 2xx without a second record (0 turns it off)"`
 	DedupMaxEntries   int               `envconfig:"DEDUP_MAX_ENTRIES" default:"100000" desc:"most event ids remembered for dedup (oldest dropped first)"`
+	IndexCatchUp      time.Duration     `envconfig:"INDEX_CATCHUP_TIMEOUT" default:"2m" desc:"at start, readiness waits at most this long for the company index to be read (0: no bound); after it, REMOVED events of entities not read yet are keyed by their own uuid"`
 	BatchTimeout      time.Duration     `envconfig:"KAFKA_BATCH_TIMEOUT" default:"2ms" desc:"how long the writer waits to fill a batch"`
 	BatchSize         int               `envconfig:"KAFKA_BATCH_SIZE" default:"100" desc:"most records per batch"`
 	ReadHeaderTimeout time.Duration     `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read request headers (cuts off slow clients)"`
@@ -155,6 +156,20 @@ func (c Config) auth() (*bridge.Auth, error) {
 			return nil, fmt.Errorf("configuration: BRIDGE_AUTH_MODE=%s needs BRIDGE_OAUTH_CLIENTS (id:secret pairs)", c.AuthMode)
 		case m == bridge.ModeOAuth2 && len(c.OAuthSigningKeys) == 0:
 			return nil, fmt.Errorf("configuration: BRIDGE_AUTH_MODE=%s needs BRIDGE_OAUTH_SIGNING_KEYS (at least %d bytes each)", c.AuthMode, bridge.MinSigningKeyBytes)
+		}
+	}
+	// The Kubernetes Secret template ships REPLACE_ME placeholders: applied
+	// unchanged, they must not become working credentials.
+	secrets := append(append([]string{}, c.AuthTokens...), c.OAuthSigningKeys...)
+	for _, v := range c.OAuthClients {
+		secrets = append(secrets, v)
+	}
+	for _, v := range c.OAuthUsers {
+		secrets = append(secrets, v)
+	}
+	for _, v := range secrets {
+		if strings.Contains(strings.ToUpper(v), "REPLACE_ME") {
+			return nil, fmt.Errorf("configuration: a credential is still the template placeholder REPLACE_ME; set real secrets")
 		}
 	}
 	a, err := bridge.NewAuth(bridge.AuthConfig{

@@ -945,8 +945,26 @@ func TestKubeConfigMapAndSecret(t *testing.T) {
 	if _, err := cfg.kafka(); err != nil {
 		t.Error(err)
 	}
+	// Applied unchanged, the template must not start: its placeholders
+	// would be working credentials.
+	if _, err := cfg.auth(); err == nil || !strings.Contains(err.Error(), "REPLACE_ME") {
+		t.Errorf("auth from the unfilled Secret template: err = %v, want a refusal naming REPLACE_ME", err)
+	}
+	// Filled in, it turns authentication on.
+	for i, tok := range cfg.AuthTokens {
+		cfg.AuthTokens[i] = strings.ReplaceAll(tok, "REPLACE_ME", "filled-secret")
+	}
+	for i, k := range cfg.OAuthSigningKeys {
+		cfg.OAuthSigningKeys[i] = strings.ReplaceAll(k, "REPLACE_ME", "a-filled-signing-key-of-at-least-32-bytes")
+	}
+	for id, v := range cfg.OAuthClients {
+		cfg.OAuthClients[id] = strings.ReplaceAll(v, "REPLACE_ME", "filled-secret")
+	}
+	for id, v := range cfg.OAuthUsers {
+		cfg.OAuthUsers[id] = strings.ReplaceAll(v, "REPLACE_ME", "filled-secret")
+	}
 	if a, err := cfg.auth(); err != nil || a == nil {
-		t.Errorf("auth from the ConfigMap and Secret = %v, %v; want authentication on", a, err)
+		t.Errorf("auth from the filled Secret = %v, %v; want authentication on", a, err)
 	}
 }
 

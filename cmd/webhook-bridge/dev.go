@@ -41,6 +41,7 @@ func dev(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer) 
 	}
 	spec := cfg.topicSpec()
 	spec.ReplicationFactor = 1
+	spec.Compacted = cfg.naming().Compacted()
 	if _, err := admin.Create(ctx, cfg.naming().All(), spec); err != nil {
 		return err
 	}

@@ -38,6 +38,8 @@ Usage:
   webhook-bridge topics create         create every topic (idempotent)
   webhook-bridge topics list           show every topic and its partitions
   webhook-bridge tail [flags]          print records as JSON lines (see tail --help)
+  webhook-bridge index import FILE     write company-index mappings from CSV or JSON lines (see index --help)
+  webhook-bridge replay [flags]        publish quarantined bodies that now pass validation (see replay --help)
   webhook-bridge version               print version, commit and Go version
   webhook-bridge healthcheck [URL]     exit 0 if URL (default: this host's /readyz) answers 200
 
@@ -87,6 +89,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return topicsCmd(ctx, cfg, rest, stdout)
 	case "tail":
 		return tailCmd(ctx, cfg, rest, stdout, stderr)
+	case "index":
+		return indexCmd(ctx, cfg, rest, stdout, stderr, log)
+	case "replay":
+		return replayCmd(ctx, cfg, rest, stdout, stderr, log)
 	default:
 		return fmt.Errorf("unknown command %q (try --help)", cmd)
 	}
@@ -101,6 +107,13 @@ func commandHelp(cmd string, w io.Writer) error {
 		fs.PrintDefaults()
 	case "topics":
 		fmt.Fprintln(w, "Usage: webhook-bridge topics create|list")
+	case "index":
+		fmt.Fprint(w, indexUsage)
+	case "replay":
+		fs, _ := replayFlags(io.Discard)
+		fmt.Fprint(w, replayUsage)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
 	default:
 		fmt.Fprint(w, usage)
 	}

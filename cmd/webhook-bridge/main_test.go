@@ -99,6 +99,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"short signing key", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_MODE": "oauth2", "BRIDGE_OAUTH_CLIENTS": "c:s", "BRIDGE_OAUTH_SIGNING_KEYS": "short"}, []string{"serve"}, "shorter than 32 bytes"},
 		{"unknown auth mode", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_MODE": "hmac"}, []string{"serve"}, `"hmac" is not one of`},
 		{"tls cert without key", map[string]string{"BRIDGE_TLS_CERT_FILE": "/x.pem"}, []string{"serve"}, "BRIDGE_TLS_CERT_FILE and BRIDGE_TLS_KEY_FILE"},
+		{"placeholder token", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_TOKENS": "REPLACE_ME"}, []string{"serve"}, "placeholder REPLACE_ME"},
 		{"unknown command", nil, []string{"launch"}, `unknown command "launch"`},
 		{"no command", nil, nil, "no command"},
 	}
@@ -136,8 +137,8 @@ func TestTopicsCreateIsIdempotentAndReportsMismatch(t *testing.T) {
 	ctx := context.Background()
 
 	var list bytes.Buffer
-	if err := run(ctx, []string{"topics", "list"}, &list, io.Discard); err == nil || !strings.Contains(err.Error(), "16 topics missing") {
-		t.Fatalf("list before create: err %v, want 16 topics missing", err)
+	if err := run(ctx, []string{"topics", "list"}, &list, io.Discard); err == nil || !strings.Contains(err.Error(), "17 topics missing") {
+		t.Fatalf("list before create: err %v, want 17 topics missing", err)
 	}
 	for i, want := range []string{"created", "exists"} {
 		var out bytes.Buffer
@@ -155,15 +156,15 @@ func TestTopicsCreateIsIdempotentAndReportsMismatch(t *testing.T) {
 	if err := run(ctx, []string{"topics", "create"}, &out, io.Discard); err != nil {
 		t.Fatalf("create with other partitions: %v", err)
 	}
-	if c := strings.Count(out.String(), "mismatch"); c != 16 {
-		t.Errorf("%d mismatch lines, want 16:\n%s", c, out.String())
+	if c := strings.Count(out.String(), "mismatch"); c != 17 {
+		t.Errorf("%d mismatch lines, want 17:\n%s", c, out.String())
 	}
 	list.Reset()
 	if err := run(ctx, []string{"topics", "list"}, &list, io.Discard); err != nil {
 		t.Fatalf("list: %v", err)
 	}
-	if c := strings.Count(list.String(), " ok"); c != 16 {
-		t.Errorf("list shows %d ok topics, want 16:\n%s", c, list.String())
+	if c := strings.Count(list.String(), " ok"); c != 17 {
+		t.Errorf("list shows %d ok topics, want 17:\n%s", c, list.String())
 	}
 }
 

@@ -73,7 +73,9 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		`webhook_bridge_auth_failures_total{reason="invalid_token"}`:                                         "1",
 		`webhook_bridge_requests_total{action="added",code="202",resource="subscription",route="/webhooks"}`: "1",
 		`webhook_bridge_ready`:                       "1",
-		`webhook_bridge_kafka_writer_messages_total`: "2",
+		`webhook_bridge_kafka_writer_messages_total`: "3", // the event, the company-index mapping it taught, the quarantined body
+		`webhook_bridge_company_index_entries`:       "1",
+		`webhook_bridge_company_index_caught_up`:     "1",
 	} {
 		if got := metricValue(t, text, series); got != want {
 			t.Errorf("%s = %s, want %s", series, got, want)

@@ -50,9 +50,17 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 	hctx, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
 	go health.Run(hctx)
+	index, err := topics.NewIndex(cfg.index(kc), log)
+	if err != nil {
+		return err
+	}
+	indexDone := make(chan struct{})
+	go func() { defer close(indexDone); _ = index.Run(hctx) }()
+	defer func() { stopHealth(); <-indexDone }()
 
 	opts := cfg.serverOptions()
-	opts.Ready = health.Err
+	opts.Ready = readyAll(health.Err, index.Ready)
+	opts.Index = index
 	if auth != nil {
 		opts.Auth = auth
 	} else {
@@ -60,6 +68,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 	}
 	srv := bridge.NewServer(w, opts, log)
 	srv.Metrics().WatchWriter(w.Stats)
+	srv.Metrics().WatchIndex(index.Len, index.CaughtUp())
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -118,6 +127,31 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 	}
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// index configures the company index from cfg.
+func (c Config) index(kc topics.KafkaConfig) topics.IndexConfig {
+	wait := c.IndexCatchUp
+	if wait <= 0 {
+		wait = -1 // no bound; IndexConfig reads 0 as its default
+	}
+	return topics.IndexConfig{Kafka: kc, Topic: c.naming().Index(), CatchUpTimeout: wait}
+}
+
+// readyAll is ready when every check is, else says what is not, in order.
+func readyAll(checks ...func() error) func() error {
+	return func() error {
+		var reasons []string
+		for _, check := range checks {
+			if err := check(); err != nil {
+				reasons = append(reasons, err.Error())
+			}
+		}
+		if len(reasons) == 0 {
+			return nil
+		}
+		return errors.New(strings.Join(reasons, "; "))
+	}
 }
 
 // redacted is the effective config as it may be logged, by variable name:

@@ -47,7 +47,9 @@ func topicsCmd(ctx context.Context, cfg Config, args []string, stdout io.Writer)
 		}
 		return nil
 	}
-	states, err := admin.Create(ctx, names, cfg.topicSpec())
+	spec := cfg.topicSpec()
+	spec.Compacted = cfg.naming().Compacted()
+	states, err := admin.Create(ctx, names, spec)
 	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tSTATUS\tDETAIL")
 	for _, s := range states {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", s.Topic, s.Partitions, s.Status, s.Detail)

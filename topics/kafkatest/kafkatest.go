@@ -62,7 +62,7 @@ func CreateTopics(t testing.TB, kc topics.KafkaConfig, n topics.Naming, partitio
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := admin.Create(ctx, n.All(), topics.TopicSpec{Partitions: partitions, ReplicationFactor: 1}); err != nil {
+	if _, err := admin.Create(ctx, n.All(), topics.TopicSpec{Partitions: partitions, ReplicationFactor: 1, Compacted: n.Compacted()}); err != nil {
 		t.Fatalf("create topics: %v", err)
 	}
 	// A new partition answers "not leader" until the broker has created its

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
+)
+
+// offsets are the end offsets of every partition of some topics.
+type offsets map[string]map[int]int64
+
+// endOffsets asks the broker for the end offset of every partition of
+// names (partitions gives how many each has).
+func endOffsets(ctx context.Context, c *kafka.Client, partitions map[string]int) (offsets, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for t, n := range partitions {
+		for p := range n {
+			req.Topics[t] = append(req.Topics[t], kafka.LastOffsetOf(p))
+		}
+	}
+	resp, err := c.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	out := offsets{}
+	for t, ps := range resp.Topics {
+		out[t] = map[int]int64{}
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("offsets of %s/%d: %w", t, p.Partition, p.Error)
+			}
+			out[t][p.Partition] = p.LastOffset
+		}
+	}
+	for t, n := range partitions {
+		if len(out[t]) != n {
+			return nil, fmt.Errorf("offsets of %s: got %d partitions of %d", t, len(out[t]), n)
+		}
+	}
+	return out, nil
+}
+
+// verifyResult is what reading the phase's records back found.
+type verifyResult struct {
+	OK bool `json:"ok"`
+	// Acked events (2xx) and how many were found exactly once.
+	Acked uint64 `json:"acked"`
+	Found uint64 `json:"found"`
+	// Failures: acknowledged but absent; present more than once; present but
+	// never sent; present with another topic, key, partition, headers or value
+	// than the bridge must write.
+	Missing    uint64 `json:"missing"`
+	Duplicates uint64 `json:"duplicates"`
+	Unexpected uint64 `json:"unexpected"`
+	Mismatched uint64 `json:"mismatched"`
+	// Not failures: events that got an error yet landed (a 503 after the
+	// broker had the record: delivery is at least once), and records of
+	// other writers in the same topics.
+	ReadErrors       uint64   `json:"read_errors"`
+	LandedAfterError uint64   `json:"landed_after_error"`
+	Foreign          uint64   `json:"foreign"`
+	Read             uint64   `json:"records_read"`
+	Problems         []string `json:"problems,omitempty"`
+	Took             float64  `json:"took_s"`
+}
+
+// verify reads every record written to the topics between from and to and
+// checks them against the phase's outcomes: every acknowledged event exactly
+// once and exactly as expected, nothing that was not sent, no duplicates.
+func verify(ctx context.Context, brokers []string, from, to offsets, ids eventIDs, vs []variant, out *outcomes) verifyResult {
+	start := time.Now()
+	n := out.n.Load()
+	seen := make([]uint8, n) // each sequence number lives in one partition: one reader writes it
+	var (
+		mu  sync.Mutex
+		res verifyResult
+	)
+	problem := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(res.Problems) < 20 {
+			res.Problems = append(res.Problems, fmt.Sprintf(format, args...))
+		}
+	}
+	type span struct {
+		topic      string
+		partition  int
+		first, end int64
+	}
+	var spans []span
+	for t, ps := range to {
+		for p, end := range ps {
+			if first := from[t][p]; end > first {
+				spans = append(spans, span{t, p, first, end})
+			}
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].end-spans[i].first > spans[j].end-spans[j].first })
+	work := make(chan span)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var st struct{ read, foreign, mismatched, unexpected, readErrors uint64 }
+			var want topics.Record
+			wantID := make([]byte, idLen)
+			for sp := range work {
+				r := kafka.NewReader(kafka.ReaderConfig{
+					Brokers: brokers, Topic: sp.topic, Partition: sp.partition,
+					MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
+				})
+				if err := r.SetOffset(sp.first); err != nil {
+					st.readErrors++
+					problem("read %s/%d: %v", sp.topic, sp.partition, err)
+					r.Close()
+					continue
+				}
+				for off := sp.first; off < sp.end; {
+					rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					m, err := r.ReadMessage(rctx)
+					cancel()
+					if err != nil {
+						st.readErrors++
+						problem("read %s/%d at offset %d of %d: %v", sp.topic, sp.partition, off, sp.end, err)
+						break
+					}
+					off = m.Offset + 1
+					st.read++
+					id := header(m.Headers, topics.HeaderEventID)
+					seq, ours := ids.seq(id)
+					if !ours {
+						st.foreign++
+						continue
+					}
+					if seq >= n {
+						st.unexpected++
+						problem("%s/%d@%d: event %s was never sent", m.Topic, m.Partition, m.Offset, id)
+						continue
+					}
+					if seen[seq] < 255 {
+						seen[seq]++
+					}
+					v := &vs[seq%uint64(len(vs))]
+					v.recordInto(&want, wantID, ids, seq)
+					if why := differs(m, want, v); why != "" {
+						st.mismatched++
+						problem("%s/%d@%d: event %s (%s): %s", m.Topic, m.Partition, m.Offset, id, v.name, why)
+					}
+				}
+				r.Close()
+			}
+			mu.Lock()
+			res.Read += st.read
+			res.Foreign += st.foreign
+			res.Mismatched += st.mismatched
+			res.Unexpected += st.unexpected
+			res.ReadErrors += st.readErrors
+			mu.Unlock()
+		}()
+	}
+	for _, sp := range spans {
+		work <- sp
+	}
+	close(work)
+	wg.Wait()
+
+	for seq := range n {
+		c := seen[seq]
+		switch out.get(seq) {
+		case acked:
+			res.Acked++
+			switch {
+			case c == 0:
+				res.Missing++
+				problem("event %s was acknowledged but is not in Kafka", ids.id(seq))
+			case c > 1:
+				res.Duplicates++
+				problem("event %s is in Kafka %d times", ids.id(seq), c)
+			default:
+				res.Found++
+			}
+		case failed:
+			switch {
+			case c == 1:
+				res.LandedAfterError++
+			case c > 1:
+				res.Duplicates++
+				problem("event %s (answered with an error) is in Kafka %d times", ids.id(seq), c)
+			}
+		default:
+			if c > 0 {
+				res.Unexpected++
+				problem("event %s is in Kafka but was never sent", ids.id(seq))
+			}
+		}
+	}
+	res.OK = res.Missing == 0 && res.Duplicates == 0 && res.Unexpected == 0 && res.Mismatched == 0 && res.ReadErrors == 0
+	res.Took = time.Since(start).Seconds()
+	return res
+}
+
+// differs says how m is not the record want (of variant v), "" when it is.
+func differs(m kafka.Message, want topics.Record, v *variant) string {
+	switch {
+	case m.Topic != want.Topic:
+		return fmt.Sprintf("topic %s, want %s", m.Topic, want.Topic)
+	case !bytes.Equal(m.Key, want.Key):
+		return fmt.Sprintf("key %q, want %q", m.Key, want.Key)
+	case len(v.parts) > 0 && m.Partition != (kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: want.Key}, v.parts...):
+		return fmt.Sprintf("partition %d, want murmur2's %d", m.Partition, (kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: want.Key}, v.parts...))
+	case len(m.Headers) != len(want.Headers):
+		return fmt.Sprintf("%d headers, want %d", len(m.Headers), len(want.Headers))
+	case !bytes.Equal(m.Value, want.Value):
+		return fmt.Sprintf("value of %d bytes differs from the expected %d bytes", len(m.Value), len(want.Value))
+	}
+	for i, h := range want.Headers {
+		if m.Headers[i].Key != h.Key || !bytes.Equal(m.Headers[i].Value, h.Value) {
+			return fmt.Sprintf("header %d is %s=%q, want %s=%q", i, m.Headers[i].Key, m.Headers[i].Value, h.Key, h.Value)
+		}
+	}
+	return ""
+}
+
+func header(hs []kafka.Header, key string) []byte {
+	for _, h := range hs {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+)
+
+// replayOut runs replay with args and returns its output lines, the last
+// one being the summary.
+func replayOut(t *testing.T, args ...string) []map[string]any {
+	t.Helper()
+	var out syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := run(ctx, append([]string{"replay"}, args...), &out, io.Discard); err != nil {
+		t.Fatalf("replay %v: %v\n%s", args, err, out.String())
+	}
+	lines := jsonLines(t, out.String())
+	if len(lines) == 0 || lines[len(lines)-1]["status"] != "done" {
+		t.Fatalf("replay %v printed no summary:\n%s", args, out.String())
+	}
+	return lines
+}
+
+// statuses lists each record line's event id and status, in output order.
+func statuses(lines []map[string]any) []string {
+	var out []string
+	for _, l := range lines[:len(lines)-1] {
+		s := l["event_id"].(string) + " " + l["status"].(string)
+		if e, ok := l["error"]; ok {
+			s += " " + e.(string)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestReplayPublishesWhatNowPassesOnce(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, 1) // one quarantine partition: one order to assert
+	useBroker(t, kc, n)
+	const sub, company = "5f0e2c8a-3b71-4d2e-8c90-6a1b7e3f4d21", "c1b2a3d4-e5f6-4789-a0b1-c2d3e4f5a6b7"
+	// As an older version (one that did not know SUBSCRIPTION) would have
+	// quarantined them, plus a body that is still unroutable.
+	added := subscriptionBody("e-added", "ADDED", sub, company)
+	removed := subscriptionBody("e-removed", "REMOVED", sub, "")
+	unknown := strings.Replace(subscriptionBody("e-unknown", "ADDED", "o-1", "co-x"), "SUBSCRIPTION", "OPPORTUNITY", 1)
+	w, err := topics.NewWriter(topics.WriterConfig{Kafka: kc}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, q := range []struct{ body, id string }{{added, "e-added"}, {unknown, "e-unknown"}, {removed, "e-removed"}} {
+		rec := topics.QuarantineRecord(n, []byte(q.body), topics.CodeUnknownResource, "resource.type is not a known resource", q.id)
+		if err := w.Publish(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+
+	// A dry run reports without publishing or committing.
+	lines := replayOut(t, "--dry-run")
+	if diff := cmp.Diff([]string{"e-added would_publish", "e-unknown rejected unknown_resource", "e-removed would_publish"}, statuses(lines)); diff != "" {
+		t.Errorf("dry run (-want +got):\n%s", diff)
+	}
+
+	lines = replayOut(t, "--from-beginning")
+	if diff := cmp.Diff([]string{"e-added published", "e-unknown rejected unknown_resource", "e-removed published"}, statuses(lines)); diff != "" {
+		t.Errorf("first run (-want +got):\n%s", diff)
+	}
+	sum := lines[len(lines)-1]
+	if diff := cmp.Diff(map[string]any{"status": "done", "read": 3.0, "published": 2.0, "rejected": 1.0,
+		"errors": map[string]any{"unknown_resource": 1.0}, "group": n.Prefix + "replay"}, sum); diff != "" {
+		t.Errorf("first run summary (-want +got):\n%s", diff)
+	}
+	if lines[0]["quarantined_as"] != "unknown_resource" || lines[0]["topic"] != n.Topic("subscription") || lines[0]["key"] != company {
+		t.Errorf("published line %v", lines[0])
+	}
+
+	// The second run finds nothing new: the group committed every record.
+	lines = replayOut(t, "--from-beginning")
+	if len(lines) != 1 || lines[0]["read"] != nil {
+		t.Errorf("second run handled records again:\n%v", lines)
+	}
+
+	// Exactly once in the resource topic, keyed like a live delivery: the
+	// REMOVED by the company the replayed ADDED taught the index.
+	msgs := kafkatest.ReadAll(t, kc, n.Topic("subscription"), 30*time.Second)
+	var got []string
+	for _, m := range msgs {
+		got = append(got, kafkatest.Header(m, topics.HeaderEventID)+" "+string(m.Key)+" "+kafkatest.Header(m, topics.HeaderCompanyIDSource))
+	}
+	if diff := cmp.Diff([]string{"e-added " + company + " payload", "e-removed " + company + " index"}, got); diff != "" {
+		t.Errorf("subscription topic (-want +got):\n%s", diff)
+	}
+	if idx := kafkatest.ReadAll(t, kc, n.Index(), 30*time.Second); len(idx) != 2 || idx[1].Value != nil {
+		t.Errorf("index topic holds %d records, want the mapping and its tombstone", len(idx))
+	}
+
+	// Start positions apply to a group that has not committed yet.
+	lines = replayOut(t, "--dry-run", "--group", n.Prefix+"other", "--offset", "1")
+	if diff := cmp.Diff([]string{"e-unknown rejected unknown_resource", "e-removed would_publish"}, statuses(lines)); diff != "" {
+		t.Errorf("--offset 1 (-want +got):\n%s", diff)
+	}
+	lines = replayOut(t, "--group", n.Prefix+"later", "--since", time.Now().Add(time.Hour).Format(time.RFC3339))
+	if len(lines) != 1 || lines[0]["read"] != nil {
+		t.Errorf("--since an hour ahead read records:\n%v", lines)
+	}
+	lines = replayOut(t, "--group", n.Prefix+"earlier", "--dry-run", "--since", time.Now().Add(-time.Hour).Format(time.RFC3339))
+	if len(lines) != 4 {
+		t.Errorf("--since an hour ago: %d lines, want 3 records and the summary", len(lines))
+	}
+}
+
+func TestReplayFlagErrors(t *testing.T) {
+	t.Setenv("BRIDGE_KAFKA_BROKERS", "127.0.0.1:1")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from-beginning", "--offset", "3"}, "at most one of"},
+		{[]string{"--since", "yesterday"}, "not an RFC 3339 time"},
+		{[]string{"extra"}, "takes no arguments"},
+	} {
+		err := run(context.Background(), append([]string{"replay"}, tt.args...), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("replay %v: %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}

@@ -1,0 +1,7 @@
+package topics
+
+// asyncapi.yaml, beside this file, is the AsyncAPI 3.0 document of every
+// topic: channels, headers, keys and JSON Schemas of the values, with the
+// golden records as examples. It is generated from Catalog; a test fails when
+// it is stale.
+//go:generate go run ./asyncapigen -o asyncapi.yaml -golden ../bridge/testdata/golden

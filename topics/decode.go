@@ -1,0 +1,138 @@
+package topics
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Event is a record of a resource topic, decoded for consumers: its
+// CloudEvents attributes, what it is about, its company, and the original
+// webhook.
+type Event struct {
+	// CloudEvents attributes. ID is the notification's uuid (delivery is at
+	// least once: dedupe on it); Subject is resource.uuid ("" when absent);
+	// Time is the notification's timestamp (zero when absent).
+	SpecVersion, ID, Source, Type, Subject, DataContentType string
+	Time                                                    time.Time
+
+	// Resource is the topic name, e.g. "subscription", and Action what
+	// happened to it.
+	Resource string
+	Action   Action
+
+	// Key is the record key: CompanyID when known, else the resource's own
+	// id.
+	Key string
+	// CompanyID is the company, "" when unknown; CompanyIDs every company
+	// the payload names; CompanyIDSource where CompanyID came from
+	// (SourcePayload, SourceURL, SourceIndex or SourceNone).
+	CompanyID       string
+	CompanyIDs      []string
+	CompanyIDSource string
+
+	// Data is the original webhook body, byte for byte, and Webhook its
+	// parsed envelope (Webhook.Content is the resource's content, nil for
+	// REMOVED events).
+	Data    []byte
+	Webhook Envelope
+}
+
+// ErrNotEvent is wrapped by Decode's errors for records that are not events
+// of a resource topic, such as quarantined bodies.
+var ErrNotEvent = errors.New("not a webhook-bridge event")
+
+// HeaderValue returns the value of the first header named key, so that
+// consumers can filter on headers without decoding values.
+func HeaderValue(headers []kafka.Header, key string) (string, bool) {
+	for _, h := range headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
+
+// cloudEvent is the structured-mode JSON of a record value.
+type cloudEvent struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject"`
+	Time            string          `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	CompanyID       *string         `json:"companyid"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// typePrefix starts the CloudEvents type of every event.
+const typePrefix = "com.appdirect."
+
+// Decode reads a record of a resource topic as the bridge wrote it: a
+// CloudEvents 1.0 structured-mode JSON value whose data is the webhook, and
+// the headers of the README's contract. It checks that the headers and the
+// value agree. Records of other topics (the quarantine, the company index)
+// give an error wrapping ErrNotEvent.
+func Decode(m kafka.Message) (Event, error) {
+	var ev Event
+	if code, ok := HeaderValue(m.Headers, HeaderError); ok {
+		return ev, fmt.Errorf("%w: a quarantined body (error %s)", ErrNotEvent, code)
+	}
+	var ce cloudEvent
+	if err := json.Unmarshal(m.Value, &ce); err != nil {
+		return ev, fmt.Errorf("%w: value is not a CloudEvents JSON object: %v", ErrNotEvent, err)
+	}
+	switch {
+	case ce.SpecVersion != "1.0":
+		return ev, fmt.Errorf("%w: specversion is %q, want 1.0", ErrNotEvent, ce.SpecVersion)
+	case ce.ID == "" || ce.Source == "" || ce.Type == "":
+		return ev, fmt.Errorf("%w: id, source or type is missing", ErrNotEvent)
+	case len(ce.Data) == 0 || string(ce.Data) == "null":
+		return ev, fmt.Errorf("%w: no data", ErrNotEvent)
+	}
+	ev = Event{
+		SpecVersion: ce.SpecVersion, ID: ce.ID, Source: ce.Source, Type: ce.Type, Subject: ce.Subject,
+		DataContentType: ce.DataContentType, Key: string(m.Key), Data: []byte(ce.Data),
+	}
+	if ce.Time != "" {
+		t, err := time.Parse(time.RFC3339Nano, ce.Time)
+		if err != nil {
+			return ev, fmt.Errorf("time %q is not RFC 3339: %w", ce.Time, err)
+		}
+		ev.Time = t
+	}
+	name, action, ok := strings.Cut(strings.TrimPrefix(ce.Type, typePrefix), ".")
+	if !ok || !strings.HasPrefix(ce.Type, typePrefix) || name == "" || strings.Contains(action, ".") {
+		return ev, fmt.Errorf("%w: type %q is not %s<resource>.<action>", ErrNotEvent, ce.Type, typePrefix)
+	}
+	ev.Resource, ev.Action = name, Action(action)
+	for h, want := range map[string]string{HeaderResource: name, HeaderAction: action, HeaderEventID: ce.ID} {
+		if got, ok := HeaderValue(m.Headers, h); ok && got != want {
+			return ev, fmt.Errorf("header %s is %q but the CloudEvent says %q", h, got, want)
+		}
+	}
+	ev.CompanyID, _ = HeaderValue(m.Headers, HeaderCompanyID)
+	if ce.CompanyID != nil {
+		if ev.CompanyID != "" && ev.CompanyID != *ce.CompanyID {
+			return ev, fmt.Errorf("header %s is %q but the CloudEvent's companyid is %q", HeaderCompanyID, ev.CompanyID, *ce.CompanyID)
+		}
+		ev.CompanyID = *ce.CompanyID
+	}
+	if ids, ok := HeaderValue(m.Headers, HeaderCompanyIDs); ok && ids != "" {
+		ev.CompanyIDs = strings.Split(ids, ",")
+	} else if ev.CompanyID != "" {
+		ev.CompanyIDs = []string{ev.CompanyID}
+	}
+	ev.CompanyIDSource, _ = HeaderValue(m.Headers, HeaderCompanyIDSource)
+	env, err := ParseEnvelope(ev.Data)
+	if err != nil {
+		return ev, fmt.Errorf("data is not a webhook: %w", err)
+	}
+	ev.Webhook = env
+	return ev, nil
+}

@@ -1,0 +1,253 @@
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// DrainOptions says what Drain reads.
+type DrainOptions struct {
+	Kafka KafkaConfig
+	// Topic is read, every partition of it.
+	Topic string
+	// Group is the consumer group whose committed offsets say where to
+	// resume; Drain commits each record once handle returned nil for it.
+	Group string
+	// Where a partition starts when the group has committed nothing for it:
+	// the first record at or after StartTime when that is not zero, else
+	// StartOffset (clamped to the partition's offsets: 0 is the first).
+	StartOffset int64
+	StartTime   time.Time
+	// DryRun reads from the same positions without joining the group and
+	// without committing anything.
+	DryRun bool
+	// IdleTimeout ends Drain with an error when no record arrives for this
+	// long while some are still due, e.g. because another member of Group
+	// holds their partitions (default 30 s).
+	IdleTimeout time.Duration
+}
+
+// Consumed is one record read by Drain.
+type Consumed struct {
+	Record
+	Partition int
+	Offset    int64
+	Time      time.Time
+}
+
+// Drain reads opts.Topic from the group's committed positions (or the start
+// positions, for partitions it never committed) up to the end offsets seen
+// when it is called, calls handle for each record in partition order, and
+// commits a record's offset after handle returned nil for it. It returns nil
+// once every partition reached those end offsets; it stops at the first error
+// of handle, leaving that record uncommitted, so a rerun starts with it.
+// Running Drain twice with one group therefore hands each record to a
+// successful handle once.
+func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, Consumed) error) error {
+	if opts.Group == "" && !opts.DryRun {
+		return errors.New("drain: no consumer group")
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 30 * time.Second
+	}
+	c, err := opts.Kafka.client()
+	if err != nil {
+		return err
+	}
+	spans, err := topicOffsets(ctx, c, opts.Topic)
+	if err != nil {
+		return err
+	}
+	starts, committed, err := drainStarts(ctx, c, opts, spans)
+	if err != nil {
+		return err
+	}
+	end := map[int]int64{}
+	var uncommitted []kafka.OffsetCommit
+	for _, sp := range spans {
+		if starts[sp.partition] < sp.end {
+			end[sp.partition] = sp.end
+		}
+		if !committed[sp.partition] {
+			uncommitted = append(uncommitted, kafka.OffsetCommit{Partition: sp.partition, Offset: starts[sp.partition]})
+		}
+	}
+	if len(end) == 0 {
+		return nil
+	}
+	dialer, err := opts.Kafka.dialer()
+	if err != nil {
+		return err
+	}
+	if opts.DryRun {
+		for _, p := range slices.Sorted(maps.Keys(end)) {
+			if err := drainPartition(ctx, opts, dialer, p, starts[p], end[p], handle); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// The group reader resumes from committed offsets only, so a group new
+	// to a partition first gets its start position committed (a standalone
+	// commit, refused while another member is in the group).
+	if len(uncommitted) > 0 {
+		err := retryCoordinator(ctx, func() error {
+			resp, err := c.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: opts.Group, GenerationID: -1,
+				Topics: map[string][]kafka.OffsetCommit{opts.Topic: uncommitted}})
+			if err == nil {
+				for _, p := range resp.Topics[opts.Topic] {
+					if p.Error != nil {
+						return p.Error
+					}
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("set the start position of group %s (is another member using it?): %w", opts.Group, err)
+		}
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: opts.Kafka.Brokers, Topic: opts.Topic, GroupID: opts.Group, Dialer: dialer,
+		StartOffset: kafka.FirstOffset, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond,
+		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second,
+	})
+	defer r.Close()
+	for len(end) > 0 {
+		fctx, cancel := context.WithTimeout(ctx, opts.IdleTimeout)
+		m, err := r.FetchMessage(fctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("no record of %s for %s while %d partitions are due (is another member of group %s holding them?)", opts.Topic, opts.IdleTimeout, len(end), opts.Group)
+			}
+			return fmt.Errorf("read %s: %w", opts.Topic, err)
+		}
+		e, due := end[m.Partition]
+		if !due || m.Offset >= e {
+			continue // arrived after Drain started: the next run's
+		}
+		if err := handle(ctx, consumed(m)); err != nil {
+			return err
+		}
+		if err := r.CommitMessages(ctx, m); err != nil {
+			return fmt.Errorf("commit %s/%d@%d for group %s: %w", opts.Topic, m.Partition, m.Offset, opts.Group, err)
+		}
+		if m.Offset+1 >= e {
+			delete(end, m.Partition)
+		}
+	}
+	return nil
+}
+
+// drainStarts returns where each partition starts and whether the group has
+// committed a position for it.
+func drainStarts(ctx context.Context, c *kafka.Client, opts DrainOptions, spans []partitionSpan) (map[int]int64, map[int]bool, error) {
+	starts, committed := map[int]int64{}, map[int]bool{}
+	parts := make([]int, len(spans))
+	for i, sp := range spans {
+		parts[i] = sp.partition
+	}
+	if opts.Group != "" {
+		var resp *kafka.OffsetFetchResponse
+		err := retryCoordinator(ctx, func() (err error) {
+			resp, err = c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: opts.Group, Topics: map[string][]int{opts.Topic: parts}})
+			if err == nil && !errors.Is(resp.Error, kafka.GroupIdNotFound) { // a new group, for some brokers
+				err = resp.Error
+			}
+			return err
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the offsets of group %s: %w", opts.Group, err)
+		}
+		for _, p := range resp.Topics[opts.Topic] {
+			if p.Error == nil && p.CommittedOffset >= 0 {
+				starts[p.Partition], committed[p.Partition] = p.CommittedOffset, true
+			}
+		}
+	}
+	var byTime map[int]int64
+	if !opts.StartTime.IsZero() {
+		var err error
+		if byTime, err = listOffsets(ctx, c, opts.Topic, parts, opts.StartTime.UnixMilli()); err != nil {
+			return nil, nil, fmt.Errorf("find the offsets at %s: %w", opts.StartTime.Format(time.RFC3339), err)
+		}
+	}
+	for _, sp := range spans {
+		start, ok := starts[sp.partition]
+		switch {
+		case ok:
+		case byTime != nil:
+			var found bool
+			if start, found = byTime[sp.partition]; !found || start < 0 {
+				start = sp.end // nothing that recent
+			}
+		default:
+			start = opts.StartOffset
+		}
+		starts[sp.partition] = min(max(start, sp.first), sp.end)
+	}
+	return starts, committed, nil
+}
+
+// drainPartition reads one partition from start to end without a group.
+func drainPartition(ctx context.Context, opts DrainOptions, dialer *kafka.Dialer, partition int, start, end int64, handle func(context.Context, Consumed) error) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: opts.Kafka.Brokers, Topic: opts.Topic, Partition: partition, Dialer: dialer,
+		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond,
+	})
+	defer r.Close()
+	if err := r.SetOffset(start); err != nil {
+		return fmt.Errorf("seek %s/%d: %w", opts.Topic, partition, err)
+	}
+	for {
+		fctx, cancel := context.WithTimeout(ctx, opts.IdleTimeout)
+		m, err := r.FetchMessage(fctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("read %s/%d: %w", opts.Topic, partition, err)
+		}
+		if m.Offset >= end {
+			return nil
+		}
+		if err := handle(ctx, consumed(m)); err != nil {
+			return err
+		}
+		if m.Offset+1 >= end {
+			return nil
+		}
+	}
+}
+
+func consumed(m kafka.Message) Consumed {
+	c := Consumed{Record: Record{Topic: m.Topic, Key: m.Key, Value: m.Value}, Partition: m.Partition, Offset: m.Offset, Time: m.Time}
+	for _, h := range m.Headers {
+		c.Headers = append(c.Headers, Header{Key: h.Key, Value: h.Value})
+	}
+	return c
+}
+
+// retryCoordinator runs f until it succeeds, fails with an error that is not
+// temporary (such as a group coordinator still loading or moving), or 30 s
+// passed.
+func retryCoordinator(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		err := f()
+		var ke kafka.Error
+		if err == nil || !errors.As(err, &ke) || !ke.Temporary() || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
+}

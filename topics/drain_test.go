@@ -1,0 +1,71 @@
+package topics_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+)
+
+func TestDrainCommitsWhatWasHandled(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, 1)
+	var recs []topics.Record
+	for i := range 4 {
+		recs = append(recs, topics.Record{Topic: n.Quarantine(), Value: fmt.Appendf(nil, "r%d", i)})
+	}
+	publish(t, kc, recs...)
+	opts := topics.DrainOptions{Kafka: kc, Topic: n.Quarantine(), Group: n.Prefix + "drain"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	drain := func(opts topics.DrainOptions, failAt string) ([]string, error) {
+		var seen []string
+		err := topics.Drain(ctx, opts, func(_ context.Context, c topics.Consumed) error {
+			seen = append(seen, fmt.Sprintf("%s@%d", c.Value, c.Offset))
+			if string(c.Value) == failAt {
+				return errors.New("handler failed")
+			}
+			return nil
+		})
+		return seen, err
+	}
+
+	seen, err := drain(opts, "r2")
+	if err == nil || err.Error() != "handler failed" {
+		t.Fatalf("Drain = %v, want the handler's error", err)
+	}
+	if diff := cmp.Diff([]string{"r0@0", "r1@1", "r2@2"}, seen); diff != "" {
+		t.Errorf("first run (-want +got):\n%s", diff)
+	}
+	// A dry run of the same group reads from its position, commits nothing.
+	dry := opts
+	dry.DryRun = true
+	for range 2 {
+		if seen, err = drain(dry, ""); err != nil || !cmp.Equal([]string{"r2@2", "r3@3"}, seen) {
+			t.Errorf("dry run: %v, %v; want r2 and r3", seen, err)
+		}
+	}
+	// The record that failed comes again; what succeeded does not.
+	if seen, err = drain(opts, ""); err != nil || !cmp.Equal([]string{"r2@2", "r3@3"}, seen) {
+		t.Errorf("second run: %v, %v; want r2 and r3", seen, err)
+	}
+	if seen, err = drain(opts, ""); err != nil || len(seen) != 0 {
+		t.Errorf("third run: %v, %v; want nothing", seen, err)
+	}
+	// Start positions of a new group.
+	other := opts
+	other.Group, other.StartOffset = n.Prefix+"other", 3
+	if seen, err = drain(other, ""); err != nil || !cmp.Equal([]string{"r3@3"}, seen) {
+		t.Errorf("new group from offset 3: %v, %v", seen, err)
+	}
+	if _, err := drain(topics.DrainOptions{Kafka: kc, Topic: n.Quarantine()}, ""); err == nil {
+		t.Error("Drain without a group succeeded")
+	}
+}
