@@ -97,9 +97,9 @@ def java_partitions(keys):
 
 def main():
     r = subprocess.run([BIN, "topics", "create"], env=env(), capture_output=True, text=True, timeout=60)
-    check(r.returncode == 0 and r.stdout.count(" created") == 16, "topics create: %s %s" % (r.stdout, r.stderr))
+    check(r.returncode == 0 and r.stdout.count(" created") == 17, "topics create: %s %s" % (r.stdout, r.stderr))
     r = subprocess.run([BIN, "topics", "create"], env=env(), capture_output=True, text=True, timeout=60)
-    check(r.returncode == 0 and r.stdout.count(" exists") == 16, "topics create twice is idempotent: %s" % r.stdout)
+    check(r.returncode == 0 and r.stdout.count(" exists") == 17, "topics create twice is idempotent: %s" % r.stdout)
 
     port = free_port()
     base = "http://127.0.0.1:%d" % port
@@ -121,6 +121,8 @@ def main():
 
         auth = {"X-AppDirect-Webhook-Token": TOKEN}
         expected = {}  # topic -> list of golden records
+        known = {}  # (topic, resource uuid) -> company, as the company index learns it
+        indexed = []  # REMOVED samples keyed through the index
         samples = sorted(glob.glob(os.path.join(ROOT, "bridge/testdata/samples/*.json")))
         check(len(samples) == 41, "41 samples (every resource x supported action), found %d" % len(samples))
         for path in samples:
@@ -129,6 +131,22 @@ def main():
             golden = json.load(open(os.path.join(ROOT, "bridge/testdata/golden", name)))
             golden["topic"] = PREFIX + golden["topic"].split(".", 1)[1]
             golden["body"] = body
+            hdrs = {h["key"]: h["value"] for h in golden["headers"]}
+            entity = (golden["topic"], golden["value"].get("subject"))
+            if hdrs["company-id-source"] != "none" and not name.startswith("company-"):
+                known[entity] = golden["key"]
+            elif hdrs["action"] == "removed" and entity in known:
+                # The company index: a REMOVED event names no company, but
+                # this run's earlier event of the same entity did.
+                company = known.pop(entity)
+                golden["key"] = company
+                golden["headers"] = [h for h in golden["headers"] if h["key"] != "company-id-source"] + [
+                    {"key": "company-id", "value": company},
+                    {"key": "company-ids", "value": company},
+                    {"key": "company-id-source", "value": "index"},
+                ]
+                golden["value"]["companyid"] = company
+                indexed.append(name)
             status, _, resp = post(base + "/webhooks", body, auth)
             check(status == 202, "%s: status %d %s" % (name, status, resp[:200]))
             if status == 202:
@@ -176,6 +194,7 @@ def main():
         status, _, _ = post(base + "/nowhere", b"{}", auth)
         check(status == 404, "POST /nowhere: %d, want 404" % status)
 
+        check(len(indexed) >= 5, "REMOVED samples keyed by the company index: %s" % indexed)
         keys = sorted({g["key"] for gs in expected.values() for g in gs})
         parts = java_partitions(keys)
         for topic, goldens in sorted(expected.items()):
