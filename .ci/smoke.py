@@ -9,6 +9,7 @@ partitions (against Java's own partitioner), headers and quarantine records
 against the golden files (bridge/testdata/golden). Exits non-zero on any
 mismatch and prints 'N passed, M failed'.
 """
+import base64
 import glob
 import http.client
 import json
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,6 +30,9 @@ BROKERS = os.environ["BRIDGE_TEST_KAFKA_BROKERS"]
 PARTITIONS = 6
 PREFIX = "smoke-%s." % secrets.token_hex(3)
 TOKEN = secrets.token_hex(16)
+CLIENT_SECRET = secrets.token_hex(16)
+USER_PASSWORD = secrets.token_hex(16)
+SIGNING_KEY = secrets.token_hex(32)
 passed, failed = 0, 0
 
 
@@ -55,7 +60,11 @@ def env(**extra):
         "BRIDGE_TOPIC_PREFIX": PREFIX,
         "BRIDGE_TOPIC_PARTITIONS": str(PARTITIONS),
         "BRIDGE_TOPIC_REPLICATION": "1",
+        "BRIDGE_AUTH_MODE": "token,oauth2",
         "BRIDGE_AUTH_TOKENS": TOKEN,
+        "BRIDGE_OAUTH_CLIENTS": "marketplace:" + CLIENT_SECRET,
+        "BRIDGE_OAUTH_USERS": "appdirect:" + USER_PASSWORD,
+        "BRIDGE_OAUTH_SIGNING_KEYS": SIGNING_KEY,
         "BRIDGE_SHUTDOWN_GRACE": "1s",
     })
     e.update(extra)
@@ -219,6 +228,43 @@ def main():
         want = sorted((b.decode(), c) for b, c in quarantined)
         check(got == want, "quarantine holds %s, want %s" % (got, want))
 
+        # OAuth2: the marketplace fetches a token from /oauth/token, then
+        # delivers with it as a Bearer token.
+        oauth_events = []
+        for grant in ("client_credentials", "password"):
+            form = {"grant_type": grant}
+            if grant == "password":
+                form.update(username="appdirect", password=USER_PASSWORD)
+            basic = base64.b64encode(("marketplace:" + CLIENT_SECRET).encode()).decode()
+            req = urllib.request.Request(base + "/oauth/token", data=urllib.parse.urlencode(form).encode(), method="POST")
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+            req.add_header("Authorization", "Basic " + basic)
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                tok = json.loads(resp.read())
+            check(tok.get("token_type") == "Bearer" and tok.get("expires_in", 0) > 0, "%s token response %s" % (grant, tok))
+            event_id = "oauth-%s-%s" % (grant, secrets.token_hex(4))
+            body = json.dumps({"uuid": event_id, "timestamp": 1718035200123, "resourceAction": "ADDED",
+                               "resource": {"type": "ORDER", "uuid": "order-" + grant,
+                                            "content": {"company": {"id": "company-oauth"}}}}).encode()
+            status, _, resp = post(base + "/webhooks", body, {"Authorization": "Bearer " + tok["access_token"]})
+            check(status == 202, "%s Bearer delivery: %d %s" % (grant, status, resp[:200]))
+            oauth_events.append(event_id)
+        req = urllib.request.Request(base + "/oauth/token", data=b"grant_type=client_credentials", method="POST")
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"marketplace:wrong").decode())
+        try:
+            urllib.request.urlopen(req, timeout=30)
+            check(False, "token endpoint accepted a wrong client secret")
+        except urllib.error.HTTPError as e:
+            check(e.code == 401 and json.loads(e.read()).get("error") == "invalid_client", "wrong client secret: %d" % e.code)
+        status, hdrs, _ = post(base + "/webhooks", b'{"uuid":"x"}', {"Authorization": "Bearer not.a.token"})
+        challenge = {k.lower(): v for k, v in hdrs.items()}.get("www-authenticate", "")
+        check(status == 401 and challenge.startswith("Bearer"), "forged Bearer: %d %s" % (status, hdrs))
+        recs = {r["headers"].get("event-id"): r for r in kcat_all(PREFIX + "order")}
+        for event_id in oauth_events:
+            r = recs.get(event_id)
+            check(r is not None and r["key"] == "company-oauth", "OAuth2 delivery %s in Kafka keyed by its company: %s" % (event_id, r))
+
         proc.send_signal(signal.SIGTERM)
         try:
             rc = proc.wait(timeout=30)
@@ -231,7 +277,8 @@ def main():
         log.close()
     with open("/tmp/webhook-bridge-smoke.log") as f:
         logtext = f.read()
-    check(TOKEN not in logtext, "the delivery token appears in the log")
+    for secret in (TOKEN, CLIENT_SECRET, USER_PASSWORD, SIGNING_KEY):
+        check(secret not in logtext, "a secret appears in the log")
     print("smoke: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
