@@ -132,8 +132,13 @@ func (s *Server) quarantine(c echo.Context, body []byte, kind Kind, code, detail
 // publish writes recs (an event and its index update) within PublishTimeout
 // and turns failure into a 503; metrics count under the first record's topic.
 func (s *Server) publish(ctx context.Context, recs ...topics.Record) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
-	defer cancel()
+	// A webhook's context already ends within PublishTimeout; another timer
+	// would only cost allocations.
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > s.opts.PublishTimeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.PublishTimeout)
+		defer cancel()
+	}
 	start := time.Now()
 	err := s.pub.Publish(ctx, recs...)
 	s.metrics.publishSeconds.Observe(time.Since(start).Seconds())

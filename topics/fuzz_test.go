@@ -162,6 +162,21 @@ func completeEnvelope(body []byte) bool {
 		}
 		return s, json.Unmarshal(raw, &s) == nil
 	}
+	// A key that differs from an envelope key only in case is refused on
+	// purpose (encoding/json would match it case-insensitively).
+	variant := func(m map[string]json.RawMessage, known ...string) bool {
+		for k := range m {
+			for _, kn := range known {
+				if k != kn && strings.EqualFold(k, kn) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if variant(top, topKeys...) {
+		return false
+	}
 	id, ok1 := str(top["uuid"], false)
 	action, ok2 := str(top["resourceAction"], false)
 	if !ok1 || !ok2 || id == "" || len(id) > maxIDLength || action == "" {
@@ -173,7 +188,7 @@ func completeEnvelope(body []byte) bool {
 			return false
 		}
 	}
-	if r := top["resource"]; r == nil || r[0] != '{' || json.Unmarshal(r, &res) != nil {
+	if r := top["resource"]; r == nil || r[0] != '{' || json.Unmarshal(r, &res) != nil || variant(res, resourceKeys...) {
 		return false
 	}
 	typ, ok := str(res["type"], false)
@@ -194,7 +209,7 @@ func checkKey(t *testing.T, k Key, env *Envelope) {
 			t.Fatalf("source none with companies: %+v", k)
 		}
 		want := env.ResourceUUID
-		if want == "" {
+		if !validCompanyID(want) { // empty, overlong, control characters, comma
 			want = env.ID
 		}
 		if k.Value != want {

@@ -86,8 +86,9 @@ type worker struct {
 	rd   bytes.Reader
 	rec  topics.Record // the baseline's record buffers, reused while Publish succeeds
 	id   []byte
-	conn *rawConn // -client raw
-	hist histogram
+	conn *rawConn   // -client raw
+	hist *histogram // the phase's: from when the request was due (open loop) or sent
+	svc  *histogram // the phase's: from when it was sent, without the load generator's own delays
 	errs map[string]uint64
 	ok   uint64
 	n    uint64 // requests counted in the window
@@ -191,7 +192,8 @@ func (l loadSpec) String() string {
 
 // phaseStats is what a load run measured.
 type phaseStats struct {
-	hist     histogram
+	hist     *histogram
+	svc      *histogram
 	errs     map[string]uint64
 	ok       uint64
 	counted  uint64 // requests completed in the window
@@ -214,6 +216,7 @@ type sample struct {
 // runLoad drives tgt with spec, in a closed loop or on a fixed schedule.
 // Every event it sends has its outcome recorded in out.
 func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids eventIDs, out *outcomes, sampler func(time.Duration) sample, log io.Writer) phaseStats {
+	hist, svc := newHistogram(), newHistogram()
 	start := time.Now()
 	warmEnd := start.Add(spec.warmup)
 	end := warmEnd.Add(spec.duration)
@@ -224,6 +227,7 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 
 	do := func(w *worker, seq uint64, from time.Time) {
 		v := &vs[seq%uint64(len(vs))]
+		sent := time.Now()
 		status, err := tgt.send(ctx, w, v, seq)
 		now := time.Now()
 		good := err == nil && status >= 200 && status < 300
@@ -239,6 +243,7 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 		}
 		w.n++
 		w.hist.record(now.Sub(from))
+		w.svc.record(now.Sub(sent))
 		switch {
 		case good:
 			w.ok++
@@ -253,7 +258,7 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 	var lateness time.Duration
 	if spec.rate <= 0 {
 		for i := range workers {
-			w := &worker{ids: ids}
+			w := &worker{ids: ids, hist: hist, svc: svc}
 			workers[i] = w
 			wg.Add(1)
 			go func() {
@@ -273,7 +278,7 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 		due := func(i uint64) time.Time { return start.Add(time.Duration(float64(i) * interval)) }
 		queue := make(chan uint64, 1<<16)
 		for i := range workers {
-			w := &worker{ids: ids}
+			w := &worker{ids: ids, hist: hist, svc: svc}
 			workers[i] = w
 			wg.Add(1)
 			go func() {
@@ -320,8 +325,12 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 					s.Errors = errCount.Load()
 					lastDone, lastAt = d, now
 					samples = append(samples, s)
+					heap := "-"
+					if s.Heap > 0 {
+						heap = mib(s.Heap)
+					}
 					fmt.Fprintf(log, "  %6.0fs  %8.0f req/s  rss %9s  goroutines %5d  heap %9s  errors %d\n",
-						s.At, s.Rate, mib(s.RSS), s.Goroutines, mib(s.Heap), s.Errors)
+						s.At, s.Rate, mib(s.RSS), s.Goroutines, heap, s.Errors)
 				}
 			}
 		}()
@@ -333,13 +342,12 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 		w.close()
 	}
 
-	ps := phaseStats{errs: map[string]uint64{}, sent: next.Load(), window: spec.duration, samples: samples, lateness: lateness}
+	ps := phaseStats{hist: hist, svc: svc, errs: map[string]uint64{}, sent: next.Load(), window: spec.duration, samples: samples, lateness: lateness}
 	if spec.rate > 0 {
 		// The window ends when the last scheduled request is answered.
 		ps.window = max(time.Since(warmEnd), spec.duration)
 	}
 	for _, w := range workers {
-		ps.hist.merge(&w.hist)
 		ps.ok += w.ok
 		ps.counted += w.n
 		for k, v := range w.errs {
@@ -353,7 +361,7 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 // unmeasured ones: the latency of a bridge that is otherwise idle.
 func runSingle(ctx context.Context, tgt target, n int, gap time.Duration, vs []variant, ids eventIDs, out *outcomes) phaseStats {
 	w := &worker{ids: ids}
-	ps := phaseStats{errs: map[string]uint64{}}
+	ps := phaseStats{hist: newHistogram(), svc: newHistogram(), errs: map[string]uint64{}}
 	const unmeasured = 5
 	start := time.Now()
 	for i := 0; i < n+unmeasured && ctx.Err() == nil; i++ {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,7 +80,7 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var h histogram
+			h := newHistogram()
 			for _, v := range tt.give {
 				h.record(time.Duration(v))
 			}
@@ -92,13 +93,13 @@ func TestHistogramQuantiles(t *testing.T) {
 					t.Errorf("p%g = %d, want %d (off by %.2f%%)", q*100, got, want, diff*100)
 				}
 			}
-			if h.max != sorted[len(sorted)-1] || time.Duration(h.max) != h.quantile(1) {
-				t.Errorf("max = %d, quantile(1) = %d, want %d", h.max, h.quantile(1), sorted[len(sorted)-1])
+			if h.maxValue() != time.Duration(sorted[len(sorted)-1]) || h.maxValue() != h.quantile(1) {
+				t.Errorf("max = %d, quantile(1) = %d, want %d", h.maxValue(), h.quantile(1), sorted[len(sorted)-1])
 			}
 		})
 	}
 	// p99 of 200 values is the 198th smallest, p50 the 100th.
-	var h histogram
+	h := newHistogram()
 	for i := 1; i <= 200; i++ {
 		h.record(time.Duration(i))
 	}
@@ -107,6 +108,33 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 	if got := h.quantile(0.5); got != 100 {
 		t.Errorf("p50 of 1..200 = %d, want 100", got)
+	}
+}
+
+func TestHistogramConcurrentRecords(t *testing.T) {
+	h := newHistogram()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				h.record(time.Duration(g*1000 + i + 1))
+			}
+		}()
+	}
+	wg.Wait()
+	if n := h.n.Load(); n != 8000 {
+		t.Fatalf("n = %d, want 8000", n)
+	}
+	if lo, hi := h.quantile(0), h.maxValue(); lo != 1 || hi != 8000 {
+		t.Errorf("min, max = %d, %d, want 1, 8000", lo, hi)
+	}
+	if p50 := h.quantile(0.5); math.Abs(float64(p50-4000)) > 4000.0/128 {
+		t.Errorf("p50 = %d, want about 4000", p50)
+	}
+	if m := h.mean(); m != 4000 {
+		t.Errorf("mean = %d, want 4000", m)
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"math/bits"
 	"os"
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -16,13 +18,14 @@ import (
 // histogram counts latencies in nanoseconds in log-linear buckets: exact
 // below 256 ns, then 128 buckets per power of two, so any value is known
 // within 0.4 %. It has a fixed size (about 60 KiB) whatever the run's
-// length, so a long soak does not grow the process it measures.
+// length, so a long soak does not grow the process it measures, and every
+// worker of a phase records into the same one (atomically).
 type histogram struct {
-	counts [histBuckets]uint64
-	n      uint64
-	max    int64
-	min    int64
-	sum    float64
+	counts [histBuckets]atomic.Uint64
+	n      atomic.Uint64
+	max    atomic.Int64
+	min    atomic.Int64 // valid once n > 0
+	sum    atomic.Int64 // of nanoseconds: 292 years of latency fit
 }
 
 const (
@@ -51,68 +54,66 @@ func histRange(i int) (lo, hi int64) {
 	return m << uint(e), (m+1)<<uint(e) - 1
 }
 
-func (h *histogram) record(d time.Duration) {
-	v := int64(d)
-	h.counts[histIndex(v)]++
-	if h.n == 0 || v > h.max {
-		h.max = v
-	}
-	if h.n == 0 || v < h.min {
-		h.min = v
-	}
-	h.n++
-	h.sum += float64(v)
+func newHistogram() *histogram {
+	h := &histogram{}
+	h.min.Store(math.MaxInt64)
+	return h
 }
 
-func (h *histogram) merge(o *histogram) {
-	if o.n == 0 {
-		return
+// record is safe for concurrent use.
+func (h *histogram) record(d time.Duration) {
+	v := max(int64(d), 0)
+	h.counts[histIndex(v)].Add(1)
+	h.sum.Add(v)
+	for m := h.max.Load(); v > m && !h.max.CompareAndSwap(m, v); m = h.max.Load() {
 	}
-	for i, c := range o.counts {
-		h.counts[i] += c
+	for m := h.min.Load(); v < m && !h.min.CompareAndSwap(m, v); m = h.min.Load() {
 	}
-	if h.n == 0 || o.max > h.max {
-		h.max = o.max
-	}
-	if h.n == 0 || o.min < h.min {
-		h.min = o.min
-	}
-	h.n += o.n
-	h.sum += o.sum
+	h.n.Add(1)
 }
 
 // quantile returns the value at rank ceil(q·n) (the nearest-rank
 // definition: p99 of 200 samples is the 198th smallest), as the middle of
-// its bucket, clamped to the observed extremes.
+// its bucket, clamped to the observed extremes; the extremes themselves are
+// exact. Call it once recording is over.
 func (h *histogram) quantile(q float64) time.Duration {
-	if h.n == 0 {
+	n := h.n.Load()
+	if n == 0 {
 		return 0
 	}
-	rank := uint64(q*float64(h.n) + 0.9999999)
-	rank = min(max(rank, 1), h.n)
+	lo, hi := h.min.Load(), h.max.Load()
+	rank := uint64(q*float64(n) + 0.9999999)
+	rank = min(max(rank, 1), n)
 	switch rank {
-	case h.n:
-		return time.Duration(h.max)
+	case n:
+		return time.Duration(hi)
 	case 1:
-		return time.Duration(h.min)
+		return time.Duration(lo)
 	}
 	var seen uint64
-	for i, c := range h.counts {
-		seen += c
+	for i := range h.counts {
+		seen += h.counts[i].Load()
 		if seen >= rank {
-			lo, hi := histRange(i)
-			v := lo + (hi-lo)/2
-			return time.Duration(min(max(v, h.min), h.max))
+			blo, bhi := histRange(i)
+			return time.Duration(min(max(blo+(bhi-blo)/2, lo), hi))
 		}
 	}
-	return time.Duration(h.max)
+	return time.Duration(hi)
 }
 
 func (h *histogram) mean() time.Duration {
-	if h.n == 0 {
+	n := h.n.Load()
+	if n == 0 {
 		return 0
 	}
-	return time.Duration(h.sum / float64(h.n))
+	return time.Duration(h.sum.Load() / int64(n))
+}
+
+func (h *histogram) maxValue() time.Duration {
+	if h.n.Load() == 0 {
+		return 0
+	}
+	return time.Duration(h.max.Load())
 }
 
 // proc reads a process's resource use from /proc (Linux).
