@@ -122,8 +122,11 @@ func commandHelp(cmd string, w io.Writer) error {
 	return nil
 }
 
+// Log timestamps carry sub-second precision. zerolog keeps the format in a
+// package variable: set it once, before anything logs.
+func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
+
 func newLogger(cfg Config, w io.Writer) zerolog.Logger {
 	lvl, _ := zerolog.ParseLevel(strings.ToLower(cfg.LogLevel))
-	zerolog.TimeFieldFormat = time.RFC3339Nano
 	return zerolog.New(w).Level(lvl).With().Timestamp().Str("service", "webhook-bridge").Logger()
 }
