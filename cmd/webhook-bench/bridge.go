@@ -59,6 +59,10 @@ func (b *runningBridge) close() error {
 	return b.shutdown()
 }
 
+// zerolog keeps the time format in a package variable: set it once, before
+// anything logs.
+func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
+
 // startBridge serves the bridge in this process on 127.0.0.1:0, wired as
 // cmd/webhook-bridge's serve does (token authentication, a request log
 // line per request, the same writer and HTTP server settings).
@@ -67,7 +71,6 @@ func startBridge(c bridgeConfig, pprofAddr string) (*runningBridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
 	log := zerolog.New(logOut).Level(zerolog.InfoLevel).With().Timestamp().Str("service", "webhook-bridge").Logger()
 	w, err := topics.NewWriter(c.writerConfig(), log)
 	if err != nil {
