@@ -199,25 +199,7 @@ func (r *running) stop() error {
 // waitReady polls /readyz until 200, failing at once if the command exited.
 func waitReady(t *testing.T, r *running, base string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-r.done:
-			t.Fatalf("command exited before it was ready: %v", r.err)
-		default:
-		}
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s/readyz not 200 within 60s (last error %v)", base, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a server we do not control
-	}
+	waitReadyWith(t, r, http.DefaultClient, base)
 }
 
 // postJSON posts body with optional header name/value pairs.
