@@ -45,7 +45,7 @@ func BenchmarkNormalize(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := bridge.Normalize(body, n, nil); err != nil {
+				if _, err := topics.Normalize(body, n, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
@@ -31,7 +30,7 @@ func FuzzNormalize(f *testing.F) {
 	f.Add([]byte(`{"uuid":"\u0065","resource":{"type":"MEMBERSHIP","url":"https://h/companies/%zz/users/u"},"resourceAction":"ADDED"}`))
 	n := topics.Naming{Prefix: "f."}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ev, err := bridge.Normalize(body, n, nil)
+		ev, err := topics.Normalize(body, n, nil)
 		if err != nil {
 			if !json.Valid(body) && ev.Resource != nil {
 				t.Fatalf("invalid JSON was routed to %s", ev.Resource.Name)

@@ -9,24 +9,25 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // indexedBridge is one bridge replica: a real writer, its own company index
 // following the index topic, and a real listener.
 type indexedBridge struct {
 	*liveBridge
-	index *topics.Index
+	index *kafka.Index
 }
 
 // startIndexed starts a replica and waits until its index caught up.
-func startIndexed(t *testing.T, kc topics.KafkaConfig, n topics.Naming) *indexedBridge {
+func startIndexed(t *testing.T, kc kafka.Config, n topics.Naming) *indexedBridge {
 	t.Helper()
-	x, err := topics.NewIndex(topics.IndexConfig{Kafka: kc, Topic: n.Index()}, zerolog.Nop())
+	x, err := kafka.NewIndex(kafka.IndexConfig{Kafka: kc, Topic: n.Index()}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func startIndexed(t *testing.T, kc topics.KafkaConfig, n topics.Naming) *indexed
 	done := make(chan struct{})
 	go func() { defer close(done); _ = x.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	w, err := topics.NewWriter(topics.WriterConfig{Kafka: kc}, zerolog.Nop())
+	w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,9 +94,9 @@ func subscriptionEvents(seq int, subUUID, company string) (added, removed string
 }
 
 // byEventID reads the subscription topic, by event id.
-func byEventID(t *testing.T, kc topics.KafkaConfig, n topics.Naming) map[string]kafka.Message {
+func byEventID(t *testing.T, kc kafka.Config, n topics.Naming) map[string]kafkago.Message {
 	t.Helper()
-	out := map[string]kafka.Message{}
+	out := map[string]kafkago.Message{}
 	for _, m := range kafkatest.ReadAll(t, kc, n.Topic("subscription"), 30*time.Second) {
 		out[kafkatest.Header(m, topics.HeaderEventID)] = m
 	}
@@ -104,7 +105,7 @@ func byEventID(t *testing.T, kc topics.KafkaConfig, n topics.Naming) map[string]
 
 // checkSameKey checks that the REMOVED record is keyed, partitioned and
 // labelled like the ADDED one, with its company from the index.
-func checkSameKey(t *testing.T, msgs map[string]kafka.Message, added, removed, company string) {
+func checkSameKey(t *testing.T, msgs map[string]kafkago.Message, added, removed, company string) {
 	t.Helper()
 	a, r := msgs[eventID(added)], msgs[eventID(removed)]
 	if a.Value == nil || r.Value == nil {

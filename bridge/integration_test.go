@@ -13,23 +13,24 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // liveBridge is a bridge with a real Kafka writer behind a real listener.
 type liveBridge struct {
 	url    string
-	kc     topics.KafkaConfig
+	kc     kafka.Config
 	naming topics.Naming
 }
 
-func startLive(t *testing.T, kc topics.KafkaConfig, n topics.Naming, publishTimeout time.Duration) *liveBridge {
+func startLive(t *testing.T, kc kafka.Config, n topics.Naming, publishTimeout time.Duration) *liveBridge {
 	t.Helper()
-	w, err := topics.NewWriter(topics.WriterConfig{Kafka: kc, WriteTimeout: publishTimeout}, zerolog.Nop())
+	w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc, WriteTimeout: publishTimeout}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func partitionOf(key string, n int) int {
 	for i := range ps {
 		ps[i] = i
 	}
-	return (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(key)}, ps...)
+	return (&kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: []byte(key)}, ps...)
 }
 
 func TestIntegrationEveryResourceAndActionLandsKeyedByCompany(t *testing.T) {
@@ -121,7 +122,7 @@ func TestIntegrationEveryResourceAndActionLandsKeyedByCompany(t *testing.T) {
 		if len(msgs) != len(want[r.Name]) {
 			t.Fatalf("%s: %d records, want %d", r.Name, len(msgs), len(want[r.Name]))
 		}
-		byID := map[string]kafka.Message{}
+		byID := map[string]kafkago.Message{}
 		for _, m := range msgs {
 			byID[kafkatest.Header(m, topics.HeaderEventID)] = m
 		}
@@ -219,7 +220,7 @@ func TestIntegrationBadInputIsQuarantinedRaw(t *testing.T) {
 	if len(q) != len(tests) {
 		t.Fatalf("quarantine holds %d records, want %d", len(q), len(tests))
 	}
-	byBody := map[string]kafka.Message{}
+	byBody := map[string]kafkago.Message{}
 	for _, m := range q {
 		byBody[string(m.Value)] = m
 	}
@@ -258,7 +259,7 @@ func TestIntegrationMissingTopicIs503AndNotReady(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second+5*time.Second {
 		t.Errorf("503 took %s, more than the publish timeout allows", d)
 	}
-	admin, err := topics.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +276,7 @@ func TestIntegrationUnreachableBrokerIs503WithinTimeout(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens here now
-	b := startLive(t, topics.KafkaConfig{Brokers: []string{addr}, DialTimeout: time.Second}, topics.Naming{Prefix: "x."}, 2*time.Second)
+	b := startLive(t, kafka.Config{Brokers: []string{addr}, DialTimeout: time.Second}, topics.Naming{Prefix: "x."}, 2*time.Second)
 	start := time.Now()
 	status, hdr, _ := b.post(t, event("e-1", "ORDER", "ADDED", "o", "", `{"company":{"id":"c"}}`))
 	if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {

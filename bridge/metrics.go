@@ -103,14 +103,14 @@ func newMetrics() *Metrics {
 // writerCollector exports the Kafka writer's counters, accumulating the
 // deltas each Stats call returns.
 type writerCollector struct {
-	stats func() topics.WriterStats
+	stats func() WriterStats
 	mu    sync.Mutex
-	total topics.WriterStats
+	total WriterStats
 
 	writes, messages, bytes, errors, retries, queue *prometheus.Desc
 }
 
-func newWriterCollector(stats func() topics.WriterStats) *writerCollector {
+func newWriterCollector(stats func() WriterStats) *writerCollector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("webhook_bridge_kafka_writer_"+name, help, nil, nil)
 	}
@@ -149,9 +149,16 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(s.QueueLength))
 }
 
+// WriterStats are a Kafka writer's counters since the previous call, and its
+// queue length as of the call.
+type WriterStats struct {
+	Writes, Messages, Bytes, Errors, Retries int64
+	QueueLength                              int64
+}
+
 // WatchWriter exports a Kafka writer's statistics; stats must return the
-// counters since its previous call (topics.Writer.Stats does).
-func (m *Metrics) WatchWriter(stats func() topics.WriterStats) {
+// counters since its previous call.
+func (m *Metrics) WatchWriter(stats func() WriterStats) {
 	m.Registry.MustRegister(newWriterCollector(stats))
 }
 

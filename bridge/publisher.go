@@ -13,3 +13,13 @@ import (
 type Publisher interface {
 	Publish(ctx context.Context, recs ...topics.Record) error
 }
+
+// Index is the company index as the HTTP side uses it: it finds the company
+// of events whose payload names none, and learns the index records this
+// process had acknowledged before its own reader reads them back, so that
+// the next REMOVED of the entity finds its company at once. Safe for
+// concurrent use.
+type Index interface {
+	topics.CompanyIndex
+	Learn(rec topics.Record)
+}

@@ -43,7 +43,7 @@ type Options struct {
 	// always ready.
 	Ready func() error
 	// Index finds the company of events whose payload names none; may be nil.
-	Index topics.CompanyIndex
+	Index Index
 	// MaxInFlight caps webhook requests served at once; above it the answer
 	// is 503 at once instead of queueing (default 1000).
 	MaxInFlight int

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,33 +21,18 @@ type accepted struct {
 	Key     string `json:"key"`
 }
 
-// appendJSON appends a's JSON exactly as encoding/json's Encoder writes it
-// (echo's c.JSON), without its reflection and allocations.
+// appendJSON appends a's JSON as echo's c.JSON would, without its
+// reflection and allocations.
 func (a accepted) appendJSON(dst []byte) []byte {
 	dst = append(dst, `{"status":`...)
-	dst = appendEncodingJSONString(dst, a.Status)
+	dst = topics.AppendJSONString(dst, a.Status)
 	dst = append(dst, `,"event_id":`...)
-	dst = appendEncodingJSONString(dst, a.EventID)
+	dst = topics.AppendJSONString(dst, a.EventID)
 	dst = append(dst, `,"topic":`...)
-	dst = appendEncodingJSONString(dst, a.Topic)
+	dst = topics.AppendJSONString(dst, a.Topic)
 	dst = append(dst, `,"key":`...)
-	dst = appendEncodingJSONString(dst, a.Key)
+	dst = topics.AppendJSONString(dst, a.Key)
 	return append(dst, "}\n"...)
-}
-
-// appendEncodingJSONString appends s as encoding/json encodes it: printable
-// ASCII other than '"', '\\' and the HTML-escaped '<', '>', '&' is copied;
-// anything else takes encoding/json itself.
-func appendEncodingJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s)
-			return append(dst, b...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
 }
 
 // handleWebhook takes one marketplace notification: it reads the body within
@@ -70,7 +54,7 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		ev, err := Normalize(body, s.opts.Naming, s.opts.Index)
+		ev, err := topics.Normalize(body, s.opts.Naming, s.companyIndex())
 		if len(ev.Envelope.ID) <= 256 {
 			info.eventID = ev.Envelope.ID
 		}
@@ -79,11 +63,15 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		}
 		info.action = string(ev.Action)
 		if err != nil {
-			var e *Error
+			var e *topics.Error
 			if !errors.As(err, &e) {
 				return err
 			}
-			return s.quarantine(c, body, e.Kind, e.Code, e.Message)
+			kind := KindInvalid
+			if e.Kind == topics.KindUnroutable {
+				kind = KindUnroutable
+			}
+			return s.quarantine(c, body, kind, e.Code, e.Detail)
 		}
 		env, rec := &ev.Envelope, ev.Record
 		acked := false // set once Kafka acknowledged; read by the dedup
@@ -107,7 +95,9 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		if err := s.publish(ctx, ev.Records()...); err != nil {
 			return err
 		}
-		ev.Acknowledged(s.opts.Index)
+		if s.opts.Index != nil && ev.IndexUpdate.Topic != "" {
+			s.opts.Index.Learn(ev.IndexUpdate)
+		}
 		s.metrics.published.WithLabelValues(rec.Topic).Inc()
 		acked = true
 		a := accepted{Status: "accepted", EventID: env.ID, Topic: rec.Topic, Key: ev.Key.Value}
@@ -181,4 +171,13 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 			return nil, &Error{Kind: KindInvalid, Code: "body_unreadable", Message: "the request body could not be read", Err: err}
 		}
 	}
+}
+
+// companyIndex is the index as Normalize takes it: a nil interface when
+// there is none.
+func (s *Server) companyIndex() topics.CompanyIndex {
+	if s.opts.Index == nil {
+		return nil
+	}
+	return s.opts.Index
 }

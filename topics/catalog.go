@@ -1,8 +1,12 @@
-// Package topics owns the Kafka side of webhook-bridge: the catalog of
-// AppDirect resources (type strings, aliases, topic names, supported actions,
-// company-key rules), the parsing of the marketplace's webhook envelope, the
-// record headers, the Kafka writer, topic provisioning and health, and the
-// decoding that consumers use. It knows nothing about HTTP.
+// Package topics is webhook-bridge's contract with its consumers: the catalog
+// of AppDirect resources (type strings, aliases, topic names, supported
+// actions, company-key rules), the parsing of the marketplace's webhook
+// envelope, company keys, Normalize (a webhook body to its records), the
+// CloudEvents encoding, Record and its headers, and Decode (a record's
+// headers and value back to an Event). It is pure: it imports no Kafka
+// client, HTTP framework, logger or metrics library, so any consumer can
+// import it to decode records. The Kafka plumbing lives in topics/kafka; the
+// HTTP side in bridge.
 package topics
 
 import (

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 )
 
 // Event is a record of a resource topic, decoded for consumers: its
@@ -26,7 +24,9 @@ type Event struct {
 	Action   Action
 
 	// Key is the record key: CompanyID when known, else the resource's own
-	// id.
+	// id. Decode leaves it empty (it reads headers and value); an adapter
+	// that holds the whole record, such as the kafka package's Decode, sets
+	// it.
 	Key string
 	// CompanyID is the company, "" when unknown; CompanyIDs every company
 	// the payload names; CompanyIDSource where CompanyID came from
@@ -45,17 +45,6 @@ type Event struct {
 // ErrNotEvent is wrapped by Decode's errors for records that are not events
 // of a resource topic, such as quarantined bodies.
 var ErrNotEvent = errors.New("not a webhook-bridge event")
-
-// HeaderValue returns the value of the first header named key, so that
-// consumers can filter on headers without decoding values.
-func HeaderValue(headers []kafka.Header, key string) (string, bool) {
-	for _, h := range headers {
-		if h.Key == key {
-			return string(h.Value), true
-		}
-	}
-	return "", false
-}
 
 // cloudEvent is the structured-mode JSON of a record value.
 type cloudEvent struct {
@@ -77,14 +66,15 @@ const typePrefix = "com.appdirect."
 // CloudEvents 1.0 structured-mode JSON value whose data is the webhook, and
 // the headers of the README's contract. It checks that the headers and the
 // value agree. Records of other topics (the quarantine, the company index)
-// give an error wrapping ErrNotEvent.
-func Decode(m kafka.Message) (Event, error) {
+// give an error wrapping ErrNotEvent. It needs no Kafka client: any
+// consumer passes the record's headers and value.
+func Decode(headers []Header, value []byte) (Event, error) {
 	var ev Event
-	if code, ok := HeaderValue(m.Headers, HeaderError); ok {
+	if code, ok := HeaderValue(headers, HeaderError); ok {
 		return ev, fmt.Errorf("%w: a quarantined body (error %s)", ErrNotEvent, code)
 	}
 	var ce cloudEvent
-	if err := json.Unmarshal(m.Value, &ce); err != nil {
+	if err := json.Unmarshal(value, &ce); err != nil {
 		return ev, fmt.Errorf("%w: value is not a CloudEvents JSON object: %v", ErrNotEvent, err)
 	}
 	switch {
@@ -97,7 +87,7 @@ func Decode(m kafka.Message) (Event, error) {
 	}
 	ev = Event{
 		SpecVersion: ce.SpecVersion, ID: ce.ID, Source: ce.Source, Type: ce.Type, Subject: ce.Subject,
-		DataContentType: ce.DataContentType, Key: string(m.Key), Data: []byte(ce.Data),
+		DataContentType: ce.DataContentType, Data: []byte(ce.Data),
 	}
 	if ce.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, ce.Time)
@@ -112,23 +102,23 @@ func Decode(m kafka.Message) (Event, error) {
 	}
 	ev.Resource, ev.Action = name, Action(action)
 	for h, want := range map[string]string{HeaderResource: name, HeaderAction: action, HeaderEventID: ce.ID} {
-		if got, ok := HeaderValue(m.Headers, h); ok && got != want {
+		if got, ok := HeaderValue(headers, h); ok && got != want {
 			return ev, fmt.Errorf("header %s is %q but the CloudEvent says %q", h, got, want)
 		}
 	}
-	ev.CompanyID, _ = HeaderValue(m.Headers, HeaderCompanyID)
+	ev.CompanyID, _ = HeaderValue(headers, HeaderCompanyID)
 	if ce.CompanyID != nil {
 		if ev.CompanyID != "" && ev.CompanyID != *ce.CompanyID {
 			return ev, fmt.Errorf("header %s is %q but the CloudEvent's companyid is %q", HeaderCompanyID, ev.CompanyID, *ce.CompanyID)
 		}
 		ev.CompanyID = *ce.CompanyID
 	}
-	if ids, ok := HeaderValue(m.Headers, HeaderCompanyIDs); ok && ids != "" {
+	if ids, ok := HeaderValue(headers, HeaderCompanyIDs); ok && ids != "" {
 		ev.CompanyIDs = strings.Split(ids, ",")
 	} else if ev.CompanyID != "" {
 		ev.CompanyIDs = []string{ev.CompanyID}
 	}
-	ev.CompanyIDSource, _ = HeaderValue(m.Headers, HeaderCompanyIDSource)
+	ev.CompanyIDSource, _ = HeaderValue(headers, HeaderCompanyIDSource)
 	env, err := ParseEnvelope(ev.Data)
 	if err != nil {
 		return ev, fmt.Errorf("data is not a webhook: %w", err)

@@ -13,7 +13,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding/format"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/go-cmp/cmp"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
@@ -35,15 +34,15 @@ type golden struct {
 	Value json.RawMessage `json:"value"`
 }
 
-// goldenMessages returns every golden record as the kafka.Message a consumer
+// goldenMessages returns every golden record as the topics.Record a consumer
 // reads, by file name.
-func goldenMessages(t *testing.T) map[string]kafka.Message {
+func goldenMessages(t *testing.T) map[string]topics.Record {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(goldenDir, "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden files in %s: %v", goldenDir, err)
 	}
-	out := map[string]kafka.Message{}
+	out := map[string]topics.Record{}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -53,9 +52,9 @@ func goldenMessages(t *testing.T) map[string]kafka.Message {
 		if err := json.Unmarshal(raw, &g); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		m := kafka.Message{Topic: g.Topic, Key: []byte(g.Key), Value: g.Value}
+		m := topics.Record{Topic: g.Topic, Key: []byte(g.Key), Value: g.Value}
 		for _, h := range g.Headers {
-			m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: []byte(h.Value)})
+			m.Headers = append(m.Headers, topics.Header{Key: h.Key, Value: []byte(h.Value)})
 		}
 		out[filepath.Base(f)] = m
 	}
@@ -74,7 +73,7 @@ func compact(t *testing.T, b []byte) string {
 func TestDecodeEveryGoldenRecord(t *testing.T) {
 	for name, m := range goldenMessages(t) {
 		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
-			ev, err := topics.Decode(m)
+			ev, err := decode(m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +118,7 @@ func TestDecodeEveryGoldenRecord(t *testing.T) {
 func TestGoldenRecordsDecodeWithTheCloudEventsSDK(t *testing.T) {
 	for name, m := range goldenMessages(t) {
 		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
-			ev, err := topics.Decode(m)
+			ev, err := decode(m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,8 +160,8 @@ func TestGoldenRecordsDecodeWithTheCloudEventsSDK(t *testing.T) {
 
 func TestDecodeKeepsDataByteForByte(t *testing.T) {
 	body := `{ "uuid" : "e-1",  "resource":{"type":"USER","uuid":"u-1"},` + "\n\t" + `"resourceAction":"REMOVED" }`
-	m := kafka.Message{Value: []byte(`{"specversion":"1.0","id":"e-1","source":"appdirect","type":"com.appdirect.user.removed","subject":"u-1","datacontenttype":"application/json","data":` + body + `}`)}
-	ev, err := topics.Decode(m)
+	m := topics.Record{Value: []byte(`{"specversion":"1.0","id":"e-1","source":"appdirect","type":"com.appdirect.user.removed","subject":"u-1","datacontenttype":"application/json","data":` + body + `}`)}
+	ev, err := decode(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,34 +178,34 @@ func TestDecodeErrors(t *testing.T) {
 	ce := func(attrs string) []byte {
 		return []byte(`{"specversion":"1.0","id":"e-1","source":"appdirect","datacontenttype":"application/json"` + attrs + `}`)
 	}
-	hdr := func(kv ...string) []kafka.Header {
-		var hs []kafka.Header
+	hdr := func(kv ...string) []topics.Header {
+		var hs []topics.Header
 		for i := 0; i+1 < len(kv); i += 2 {
-			hs = append(hs, kafka.Header{Key: kv[i], Value: []byte(kv[i+1])})
+			hs = append(hs, topics.Header{Key: kv[i], Value: []byte(kv[i+1])})
 		}
 		return hs
 	}
 	tests := []struct {
 		name     string
-		give     kafka.Message
+		give     topics.Record
 		want     string
 		notEvent bool
 	}{
-		{name: "quarantined body", give: kafka.Message{Value: []byte(`{"uuid":1}`), Headers: hdr("error", "invalid_envelope")}, want: "quarantined", notEvent: true},
-		{name: "index record", give: kafka.Message{Key: []byte("user:u-1"), Value: []byte("co-1")}, want: "not a CloudEvents JSON object", notEvent: true},
-		{name: "tombstone", give: kafka.Message{Key: []byte("user:u-1")}, want: "not a CloudEvents JSON object", notEvent: true},
-		{name: "other spec version", give: kafka.Message{Value: []byte(`{"specversion":"0.3","id":"e-1","source":"s","type":"com.appdirect.user.added","data":` + data + `}`)}, want: "specversion", notEvent: true},
-		{name: "no id", give: kafka.Message{Value: []byte(`{"specversion":"1.0","source":"s","type":"com.appdirect.user.added","data":` + data + `}`)}, want: "id, source or type", notEvent: true},
-		{name: "no data", give: kafka.Message{Value: ce(`,"type":"com.appdirect.user.added"`)}, want: "no data", notEvent: true},
-		{name: "foreign type", give: kafka.Message{Value: ce(`,"type":"org.example.thing","data":` + data)}, want: "is not com.appdirect.", notEvent: true},
-		{name: "bad time", give: kafka.Message{Value: ce(`,"type":"com.appdirect.user.added","time":"yesterday","data":` + data)}, want: "not RFC 3339"},
-		{name: "action header disagrees", give: kafka.Message{Value: ce(`,"type":"com.appdirect.user.added","data":` + data), Headers: hdr("action", "removed")}, want: "header action"},
-		{name: "company disagrees", give: kafka.Message{Value: ce(`,"type":"com.appdirect.user.added","companyid":"a","data":` + data), Headers: hdr("company-id", "b")}, want: "companyid"},
-		{name: "data is not a webhook", give: kafka.Message{Value: ce(`,"type":"com.appdirect.user.added","data":{"x":1}`)}, want: "data is not a webhook"},
+		{name: "quarantined body", give: topics.Record{Value: []byte(`{"uuid":1}`), Headers: hdr("error", "invalid_envelope")}, want: "quarantined", notEvent: true},
+		{name: "index record", give: topics.Record{Key: []byte("user:u-1"), Value: []byte("co-1")}, want: "not a CloudEvents JSON object", notEvent: true},
+		{name: "tombstone", give: topics.Record{Key: []byte("user:u-1")}, want: "not a CloudEvents JSON object", notEvent: true},
+		{name: "other spec version", give: topics.Record{Value: []byte(`{"specversion":"0.3","id":"e-1","source":"s","type":"com.appdirect.user.added","data":` + data + `}`)}, want: "specversion", notEvent: true},
+		{name: "no id", give: topics.Record{Value: []byte(`{"specversion":"1.0","source":"s","type":"com.appdirect.user.added","data":` + data + `}`)}, want: "id, source or type", notEvent: true},
+		{name: "no data", give: topics.Record{Value: ce(`,"type":"com.appdirect.user.added"`)}, want: "no data", notEvent: true},
+		{name: "foreign type", give: topics.Record{Value: ce(`,"type":"org.example.thing","data":` + data)}, want: "is not com.appdirect.", notEvent: true},
+		{name: "bad time", give: topics.Record{Value: ce(`,"type":"com.appdirect.user.added","time":"yesterday","data":` + data)}, want: "not RFC 3339"},
+		{name: "action header disagrees", give: topics.Record{Value: ce(`,"type":"com.appdirect.user.added","data":` + data), Headers: hdr("action", "removed")}, want: "header action"},
+		{name: "company disagrees", give: topics.Record{Value: ce(`,"type":"com.appdirect.user.added","companyid":"a","data":` + data), Headers: hdr("company-id", "b")}, want: "companyid"},
+		{name: "data is not a webhook", give: topics.Record{Value: ce(`,"type":"com.appdirect.user.added","data":{"x":1}`)}, want: "data is not a webhook"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := topics.Decode(tt.give)
+			_, err := decode(tt.give)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Decode error = %v, want one containing %q", err, tt.want)
 			}
@@ -216,8 +215,16 @@ func TestDecodeErrors(t *testing.T) {
 		})
 	}
 	// A valid record with a time decodes it in UTC.
-	ev, err := topics.Decode(kafka.Message{Value: ce(`,"type":"com.appdirect.user.added","time":"2024-06-10T16:00:00.123Z","data":` + data)})
+	ev, err := decode(topics.Record{Value: ce(`,"type":"com.appdirect.user.added","time":"2024-06-10T16:00:00.123Z","data":` + data)})
 	if err != nil || !ev.Time.Equal(time.Date(2024, 6, 10, 16, 0, 0, 123e6, time.UTC)) {
 		t.Errorf("Decode = %v, %v", ev.Time, err)
 	}
+}
+
+// decode is topics.Decode of a whole record, with the key a consumer reads
+// next to the headers and value.
+func decode(r topics.Record) (topics.Event, error) {
+	ev, err := topics.Decode(r.Headers, r.Value)
+	ev.Key = string(r.Key)
+	return ev, err
 }

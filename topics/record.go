@@ -34,8 +34,12 @@ type Record struct {
 }
 
 // Header returns the value of the first header named key.
-func (r *Record) Header(key string) (string, bool) {
-	for _, h := range r.Headers {
+func (r *Record) Header(key string) (string, bool) { return HeaderValue(r.Headers, key) }
+
+// HeaderValue returns the value of the first header named key, so that
+// consumers can filter on headers without decoding values.
+func HeaderValue(headers []Header, key string) (string, bool) {
+	for _, h := range headers {
 		if h.Key == key {
 			return string(h.Value), true
 		}

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
@@ -135,7 +134,7 @@ type bodyOptions struct {
 type template struct {
 	name string
 	body []byte
-	ev   bridge.Event
+	ev   topics.Routed
 }
 
 func loadTemplates(dir string) ([]template, error) {
@@ -158,7 +157,7 @@ func loadTemplates(dir string) ([]template, error) {
 		if err != nil {
 			return nil, err
 		}
-		ev, err := bridge.Normalize(body, topics.Naming{}, nil)
+		ev, err := topics.Normalize(body, topics.Naming{}, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s: the bridge would not accept it: %w", n, err)
 		}
@@ -303,7 +302,7 @@ func lorem(rng *mrand.Rand, n int) string {
 // newVariant normalizes body (which holds placeholderID as its event id)
 // and finds where the id goes in the body and in the record.
 func newVariant(name string, body []byte, n topics.Naming, partitions map[string]int) (variant, error) {
-	ev, err := bridge.Normalize(body, n, nil)
+	ev, err := topics.Normalize(body, n, nil)
 	if err != nil {
 		return variant{}, fmt.Errorf("%s: generated body is refused: %w", name, err)
 	}

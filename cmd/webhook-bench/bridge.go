@@ -20,12 +20,13 @@ import (
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // bridgeConfig is how the tool runs a bridge: as `webhook-bridge serve`
 // would with these settings.
 type bridgeConfig struct {
-	kafka          topics.KafkaConfig
+	kafka          kafka.Config
 	naming         topics.Naming
 	token          string
 	batchSize      int
@@ -36,10 +37,10 @@ type bridgeConfig struct {
 	gogc           int    // a spawned bridge's GOGC (0: inherited)
 }
 
-func (c bridgeConfig) writerConfig() topics.WriterConfig {
-	return topics.WriterConfig{
+func (c bridgeConfig) writerConfig() kafka.WriterConfig {
+	return kafka.WriterConfig{
 		Kafka: c.kafka, BatchSize: c.batchSize, BatchTimeout: c.batchTimeout,
-		MaxRecordBytes: topics.DefaultMaxRecordBytes, WriteTimeout: c.publishTimeout,
+		MaxRecordBytes: kafka.DefaultMaxRecordBytes, WriteTimeout: c.publishTimeout,
 	}
 }
 
@@ -72,7 +73,7 @@ func startBridge(c bridgeConfig, pprofAddr string) (*runningBridge, error) {
 		return nil, err
 	}
 	log := zerolog.New(logOut).Level(zerolog.InfoLevel).With().Timestamp().Str("service", "webhook-bridge").Logger()
-	w, err := topics.NewWriter(c.writerConfig(), log)
+	w, err := kafka.NewWriter(c.writerConfig(), log)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,10 @@ func startBridge(c bridgeConfig, pprofAddr string) (*runningBridge, error) {
 	srv := bridge.NewServer(w, bridge.Options{
 		Naming: c.naming, PublishTimeout: c.publishTimeout, MaxInFlight: c.maxInFlight, Auth: auth,
 	}, log)
-	srv.Metrics().WatchWriter(w.Stats) // as serve does; read back through /metrics
+	srv.Metrics().WatchWriter(func() bridge.WriterStats {
+		s := w.Stats()
+		return bridge.WriterStats{Writes: s.Writes, Messages: s.Messages, Bytes: s.Bytes, Errors: s.Errors, Retries: s.Retries, QueueLength: s.QueueLength}
+	}) // as serve does; read back through /metrics
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err

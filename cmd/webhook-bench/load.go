@@ -17,6 +17,7 @@ import (
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // outcome of one event id.
@@ -154,9 +155,9 @@ func (t *httpTarget) send(ctx context.Context, w *worker, v *variant, seq uint64
 func (t *httpTarget) close() { t.client.CloseIdleConnections() }
 
 // kafkaTarget publishes the records the bridge would, straight to Kafka
-// through a topics.Writer configured like the bridge's.
+// through a kafka.Writer configured like the bridge's.
 type kafkaTarget struct {
-	w       *topics.Writer
+	w       *kafka.Writer
 	timeout time.Duration
 }
 

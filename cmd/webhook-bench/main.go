@@ -8,12 +8,12 @@
 // then, for each load level:
 //
 //   - baseline: N goroutines each Publish one record at a time, straight to
-//     Kafka through a topics.Writer configured like the bridge's (acks=all,
+//     Kafka through a kafka.Writer configured like the bridge's (acks=all,
 //     murmur2, -batch-size, -batch-timeout): the same records (topics, keys,
 //     headers, values) that bridge.Normalize makes of the bodies. This is
 //     what the client and the broker allow on this machine.
 //   - bridge: the same bodies POSTed to a bridge: by default one started in
-//     this process (bridge.NewServer, topics.NewWriter, net/http.Server on
+//     this process (bridge.NewServer, kafka.NewWriter, net/http.Server on
 //     127.0.0.1:0, token authentication, the request log written to
 //     -bridge-log); with -spawn one started as a child process, so that its
 //     RSS and CPU are its own; with -url one running elsewhere (-pid to
@@ -78,9 +78,10 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 func main() {
@@ -331,7 +332,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	kc := topics.KafkaConfig{Brokers: c.brokers}
+	kc := kafka.Config{Brokers: c.brokers}
 	bc := bridgeConfig{
 		kafka: kc, token: c.token, batchSize: c.batchSize, batchTimeout: c.batchTimeout,
 		publishTimeout: c.publishTO, maxInFlight: c.maxInFlight, logFile: c.bridgeLog,
@@ -362,16 +363,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		names = append(names, bc.naming.Topic(r.Name))
 	}
 	names = append(names, bc.naming.Quarantine())
-	admin, err := topics.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc)
 	if err != nil {
 		return err
 	}
-	client := &kafka.Client{Addr: kafka.TCP(c.brokers...), Timeout: 30 * time.Second}
+	client := &kafkago.Client{Addr: kafkago.TCP(c.brokers...), Timeout: 30 * time.Second}
 	created := false
 	if c.url == "" {
 		progress("creating %d topics %s* with %d partitions on %s", len(names), bc.naming.Prefix, c.partitions, strings.Join(c.brokers, ","))
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		_, err := admin.Create(cctx, names, topics.TopicSpec{Partitions: c.partitions, ReplicationFactor: 1, MaxMessageBytes: topics.DefaultMaxRecordBytes})
+		_, err := admin.Create(cctx, names, kafka.TopicSpec{Partitions: c.partitions, ReplicationFactor: 1, MaxMessageBytes: kafka.DefaultMaxRecordBytes})
 		cancel()
 		if err != nil {
 			return err
@@ -384,7 +385,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			}
 			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if _, err := client.DeleteTopics(dctx, &kafka.DeleteTopicsRequest{Topics: names}); err != nil {
+			if _, err := client.DeleteTopics(dctx, &kafkago.DeleteTopicsRequest{Topics: names}); err != nil {
 				progress("deleting topics %s*: %v", bc.naming.Prefix, err)
 			}
 		}()
@@ -444,7 +445,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	var baseline *kafkaTarget
 	if c.mode == "baseline" || c.mode == "both" {
-		w, err := topics.NewWriter(bc.writerConfig(), zerolog.New(stderr).Level(zerolog.WarnLevel))
+		w, err := kafka.NewWriter(bc.writerConfig(), zerolog.New(stderr).Level(zerolog.WarnLevel))
 		if err != nil {
 			return err
 		}
@@ -555,7 +556,7 @@ func describeBodies(o bodyOptions, vs []variant) string {
 // waitReady waits until every partition of names answers its offsets (a new
 // partition answers "not leader" for a while) and returns the partition
 // counts.
-func waitReady(ctx context.Context, admin *topics.Admin, client *kafka.Client, names []string) (map[string]int, error) {
+func waitReady(ctx context.Context, admin *kafka.Admin, client *kafkago.Client, names []string) (map[string]int, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		parts, err := admin.Partitions(ctx, names)
@@ -584,7 +585,7 @@ func waitReady(ctx context.Context, admin *topics.Admin, client *kafka.Client, n
 // phaser runs phases and turns what they measured into results.
 type phaser struct {
 	c          config
-	client     *kafka.Client
+	client     *kafkago.Client
 	partitions map[string]int
 	vs         []variant
 	runID      string
@@ -725,7 +726,7 @@ func (p *phaser) finish(mode string, l loadSpec, ps phaseStats, u, self, broker 
 
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func avgBatch(s topics.WriterStats) float64 {
+func avgBatch(s kafka.WriterStats) float64 {
 	if s.Writes == 0 {
 		return 0
 	}

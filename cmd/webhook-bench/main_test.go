@@ -18,11 +18,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // TestMain lets the test binary serve as the -spawn child, as the real
@@ -207,7 +207,7 @@ func TestVariantsAreWhatTheBridgeWrites(t *testing.T) {
 		v := &vs[i]
 		for _, seq := range []uint64{uint64(i), uint64(i) + 1<<30} {
 			body := v.bodyFor(nil, ids, seq)
-			ev, err := bridge.Normalize(body, n, nil)
+			ev, err := topics.Normalize(body, n, nil)
 			if err != nil {
 				t.Fatalf("%s: %v\n%s", v.name, err, body)
 			}
@@ -237,9 +237,9 @@ func TestVariantsAreWhatTheBridgeWrites(t *testing.T) {
 	}
 }
 
-func ev(t *testing.T, v *variant, n topics.Naming) bridge.Event {
+func ev(t *testing.T, v *variant, n topics.Naming) topics.Routed {
 	t.Helper()
-	e, err := bridge.Normalize(v.body, n, nil)
+	e, err := topics.Normalize(v.body, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func ev(t *testing.T, v *variant, n topics.Naming) bridge.Event {
 }
 
 // benchTopics creates a run's topics on the test broker.
-func benchTopics(t *testing.T, kc topics.KafkaConfig) (topics.Naming, *kafka.Client, map[string]int) {
+func benchTopics(t *testing.T, kc kafka.Config) (topics.Naming, *kafkago.Client, map[string]int) {
 	t.Helper()
 	n := topics.Naming{Prefix: "bench-test-" + randomHex(8) + "."}
 	var names []string
@@ -255,18 +255,18 @@ func benchTopics(t *testing.T, kc topics.KafkaConfig) (topics.Naming, *kafka.Cli
 		names = append(names, n.Topic(r.Name))
 	}
 	names = append(names, n.Quarantine())
-	admin, err := topics.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := admin.Create(ctx, names, topics.TopicSpec{Partitions: 2, ReplicationFactor: 1}); err != nil {
+	if _, err := admin.Create(ctx, names, kafka.TopicSpec{Partitions: 2, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 30 * time.Second}
+	client := &kafkago.Client{Addr: kafkago.TCP(kc.Brokers...), Timeout: 30 * time.Second}
 	t.Cleanup(func() {
-		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: names})
+		_, _ = client.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: names})
 	})
 	parts, err := waitReady(ctx, admin, client, names)
 	if err != nil {
@@ -306,7 +306,7 @@ func TestVerifyCatchesLossDuplicatesAndWrongRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := topics.NewWriter(topics.WriterConfig{Kafka: kc}, zerolog.Nop())
+	w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // envPrefix is the prefix of every environment variable the binary reads.
@@ -107,8 +108,8 @@ func hideSecretValue(err error) error {
 }
 
 // kafka returns the Kafka connection settings, checked.
-func (c Config) kafka() (topics.KafkaConfig, error) {
-	kc := topics.KafkaConfig{
+func (c Config) kafka() (kafka.Config, error) {
+	kc := kafka.Config{
 		Brokers: c.KafkaBrokers, TLS: c.KafkaTLS, TLSCAFile: c.KafkaTLSCAFile,
 		TLSCertFile: c.KafkaTLSCertFile, TLSKeyFile: c.KafkaTLSKeyFile,
 		SASLMechanism: c.KafkaSASL, SASLUsername: c.KafkaSASLUser, SASLPassword: c.KafkaSASLPassword,
@@ -127,8 +128,8 @@ func (c Config) kafka() (topics.KafkaConfig, error) {
 
 func (c Config) naming() topics.Naming { return topics.Naming{Prefix: c.TopicPrefix} }
 
-func (c Config) writer(kc topics.KafkaConfig) topics.WriterConfig {
-	return topics.WriterConfig{
+func (c Config) writer(kc kafka.Config) kafka.WriterConfig {
+	return kafka.WriterConfig{
 		Kafka: kc, BatchTimeout: c.BatchTimeout, BatchSize: c.BatchSize,
 		MaxRecordBytes: c.maxRecordBytes(), WriteTimeout: c.PublishTimeout,
 	}
@@ -137,11 +138,11 @@ func (c Config) writer(kc topics.KafkaConfig) topics.WriterConfig {
 // maxRecordBytes leaves room for the CloudEvents attributes and headers
 // around the largest accepted body.
 func (c Config) maxRecordBytes() int64 {
-	return max(c.MaxBodyBytes+64<<10, topics.DefaultMaxRecordBytes)
+	return max(c.MaxBodyBytes+64<<10, kafka.DefaultMaxRecordBytes)
 }
 
-func (c Config) topicSpec() topics.TopicSpec {
-	return topics.TopicSpec{Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplication, MaxMessageBytes: c.maxRecordBytes()}
+func (c Config) topicSpec() kafka.TopicSpec {
+	return kafka.TopicSpec{Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplication, MaxMessageBytes: c.maxRecordBytes()}
 }
 
 // auth builds delivery authentication; nil means none. Errors name the

@@ -1308,7 +1308,7 @@ func scrapeFamilies(t *testing.T) map[string]scrapedFamily {
 	pub := &nopPublisher{}
 	srv := newDeployBridge(t, pub)
 	// serve wires the Kafka writer's statistics the same way.
-	srv.Metrics().WatchWriter(func() topics.WriterStats { return topics.WriterStats{Writes: 1, Messages: 1} })
+	srv.Metrics().WatchWriter(func() bridge.WriterStats { return bridge.WriterStats{Writes: 1, Messages: 1} })
 	do := func(method, target, body string, token bool) int {
 		req := httptest.NewRequest(method, target, strings.NewReader(body))
 		if body != "" {

@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
-	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // devSample is the webhook the dev banner's curl line posts.
@@ -21,7 +21,7 @@ const devSample = `{"uuid":"7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d09","timestamp":17
 // serves against it: the newcomer's first command. It accepts every delivery
 // without authentication.
 func dev(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer) error {
-	b, err := topics.StartDevBroker(cfg.DevKafkaAddr)
+	b, err := kafka.StartDevBroker(cfg.DevKafkaAddr)
 	if err != nil {
 		return fmt.Errorf("%w (set BRIDGE_DEV_KAFKA_ADDR to another address if a broker already listens there)", err)
 	}
@@ -35,7 +35,7 @@ func dev(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	admin, err := topics.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,8 @@ import (
 	"time"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // faultsEnv turns the fault tests on. They need Java 17+ (and Maven once, to
@@ -164,8 +165,8 @@ func (b *faultBroker) stop(t *testing.T) {
 }
 
 // kafka is how clients reach the broker: its advertised address.
-func (b *faultBroker) kafka() topics.KafkaConfig {
-	return topics.KafkaConfig{Brokers: []string{"127.0.0.1:" + strconv.Itoa(b.advPort)}}
+func (b *faultBroker) kafka() kafka.Config {
+	return kafka.Config{Brokers: []string{"127.0.0.1:" + strconv.Itoa(b.advPort)}}
 }
 
 // ---------------------------------------------------------------- the bridge
@@ -201,7 +202,7 @@ type faultBridge struct {
 // timeout 3 s, grace 1 s) overridden by env, and waits until /healthz
 // answers. It does not wait for readiness. The process is stopped when the
 // test ends, and its log shown if the test failed.
-func startFaultBridge(t *testing.T, bin string, kc topics.KafkaConfig, n topics.Naming, env map[string]string) *faultBridge {
+func startFaultBridge(t *testing.T, bin string, kc kafka.Config, n topics.Naming, env map[string]string) *faultBridge {
 	t.Helper()
 	addr := freeAddr(t)
 	vars := map[string]string{
@@ -580,7 +581,7 @@ type faultCheck struct {
 // Kafka and checks the contract: every 2xx id is there (zero acknowledged
 // loss); every other answer is 503 with Retry-After; no request took longer
 // than hangBound. It returns how often each event id is in Kafka.
-func checkNoAcknowledgedLoss(t *testing.T, kc topics.KafkaConfig, n topics.Naming, outs []faultOutcome, cc faultCheck) map[string]int {
+func checkNoAcknowledgedLoss(t *testing.T, kc kafka.Config, n topics.Naming, outs []faultOutcome, cc faultCheck) map[string]int {
 	t.Helper()
 	inKafka := map[string]int{}
 	var resources []string

@@ -27,10 +27,11 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // faultSteadyLoad is the load of most fault tests: 300 requests/s, never
@@ -40,7 +41,7 @@ var faultSteadyLoad = faultLoadShape{Rate: 300, Workers: 512, MaxDuration: 2 * t
 
 // faultSetup starts a broker of the test's own, the topics and the bridge
 // (with env on top of the test defaults), and waits until it is ready.
-func faultSetup(t *testing.T, env map[string]string) (*faultBroker, *faultBridge, topics.KafkaConfig, topics.Naming) {
+func faultSetup(t *testing.T, env map[string]string) (*faultBroker, *faultBridge, kafka.Config, topics.Naming) {
 	t.Helper()
 	b := newFaultBroker(t, 0)
 	b.start(t)
@@ -299,8 +300,8 @@ func TestFaultTopicDeletedWhileServing(t *testing.T) {
 	time.Sleep(3 * time.Second) // steady load first
 
 	gone := n.Topic("user")
-	cl := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 30 * time.Second}
-	res, err := cl.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{gone}})
+	cl := &kafkago.Client{Addr: kafkago.TCP(kc.Brokers...), Timeout: 30 * time.Second}
+	res, err := cl.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: []string{gone}})
 	if err != nil || res.Errors[gone] != nil {
 		t.Fatalf("delete %s: %v %v", gone, err, res)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // importBatch is how many mappings one Publish writes.
@@ -24,8 +25,8 @@ const importBatch = 5000
 
 // loadIndex checks that topics exist, then reads the company index into
 // memory and keeps following it until stop is called.
-func loadIndex(ctx context.Context, cfg Config, kc topics.KafkaConfig, log zerolog.Logger, topicNames []string) (*topics.Index, func(), error) {
-	admin, err := topics.NewAdmin(kc)
+func loadIndex(ctx context.Context, cfg Config, kc kafka.Config, log zerolog.Logger, topicNames []string) (*kafka.Index, func(), error) {
+	admin, err := kafka.NewAdmin(kc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -34,7 +35,7 @@ func loadIndex(ctx context.Context, cfg Config, kc topics.KafkaConfig, log zerol
 	}
 	ic := cfg.index(kc)
 	ic.CatchUpTimeout = -1
-	x, err := topics.NewIndex(ic, log)
+	x, err := kafka.NewIndex(ic, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,7 +113,7 @@ func indexCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	defer stop()
 	wc := cfg.writer(kc)
 	wc.BatchSize = importBatch
-	w, err := topics.NewWriter(wc, log)
+	w, err := kafka.NewWriter(wc, log)
 	if err != nil {
 		return err
 	}

@@ -17,11 +17,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // useBroker points the commands run by this test at kc and n.
-func useBroker(t *testing.T, kc topics.KafkaConfig, n topics.Naming) {
+func useBroker(t *testing.T, kc kafka.Config, n topics.Naming) {
 	t.Helper()
 	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
@@ -70,13 +71,13 @@ func TestServeKeysRemovedEventsByTheCompanyIndex(t *testing.T) {
 	n := kafkatest.Naming(t)
 	useBroker(t, kc, n)
 	// Every topic but the index: not ready, and /readyz says why.
-	admin, err := topics.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := admin.Create(ctx, n.All()[:len(n.All())-1], topics.TopicSpec{Partitions: 3, ReplicationFactor: 1}); err != nil {
+	if _, err := admin.Create(ctx, n.All()[:len(n.All())-1], kafka.TopicSpec{Partitions: 3, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	base, srv := serveOn(t)
@@ -99,7 +100,7 @@ func TestServeKeysRemovedEventsByTheCompanyIndex(t *testing.T) {
 	}
 	// (Not `run topics create`: run sets zerolog's global time format while
 	// serve logs.)
-	if _, err := admin.Create(ctx, []string{n.Index()}, topics.TopicSpec{Partitions: 3, ReplicationFactor: 1, Compacted: n.Compacted()}); err != nil {
+	if _, err := admin.Create(ctx, []string{n.Index()}, kafka.TopicSpec{Partitions: 3, ReplicationFactor: 1, Compacted: n.Compacted()}); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, srv, base)
@@ -185,7 +186,7 @@ quote,,co-4
 		t.Fatalf("import --overwrite: %v\n%s", err, out.String())
 	}
 
-	x, err := topics.NewIndex(topics.IndexConfig{Kafka: kc, Topic: n.Index()}, zerolog.Nop())
+	x, err := kafka.NewIndex(kafka.IndexConfig{Kafka: kc, Topic: n.Index()}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the goroutines of a running command.
@@ -248,7 +249,7 @@ func TestServePublishesAndTailReadsBack(t *testing.T) {
 	if err := run(ctx, []string{"tail", "--resource", "subscription", "--action", "added", "--company", "c1b2a3d4-e5f6-4789-a0b1-c2d3e4f5a6b7", "--from-beginning", "--limit", "1"}, &out, io.Discard); err != nil {
 		t.Fatalf("tail: %v", err)
 	}
-	var line topics.TailLine
+	var line kafka.TailLine
 	if err := json.Unmarshal([]byte(out.String()), &line); err != nil {
 		t.Fatalf("tail printed %q: %v", out.String(), err)
 	}
@@ -299,7 +300,7 @@ func TestDevServesWithAnEmbeddedBroker(t *testing.T) {
 	if brokers == nil {
 		t.Fatalf("banner names no broker:\n%s", out.String())
 	}
-	kc := topics.KafkaConfig{Brokers: []string{brokers[1]}}
+	kc := kafka.Config{Brokers: []string{brokers[1]}}
 	msgs := kafkatest.ReadAll(t, kc, "appdirect.subscription", 30*time.Second)
 	if len(msgs) != 1 || kafkatest.Header(msgs[0], topics.HeaderEventID) != "7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d09" {
 		t.Errorf("embedded broker holds %d records, want the one sample", len(msgs))

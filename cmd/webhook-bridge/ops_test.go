@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // startServe runs `serve` against the test broker with its topics created
 // and returns its base URL.
-func startServe(t *testing.T, env map[string]string) (string, *running, topics.KafkaConfig, topics.Naming) {
+func startServe(t *testing.T, env map[string]string) (string, *running, kafka.Config, topics.Naming) {
 	t.Helper()
 	kc := kafkatest.Kafka(t)
 	n := kafkatest.Naming(t)

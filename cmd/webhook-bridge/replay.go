@@ -11,8 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // replayGroup is the default consumer group replay commits its position in,
@@ -75,7 +75,7 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 	if fs.NArg() > 0 {
 		return fmt.Errorf("replay takes no arguments, got %q", fs.Args())
 	}
-	opts := topics.DrainOptions{Group: o.group, DryRun: o.dryRun}
+	opts := kafka.DrainOptions{Group: o.group, DryRun: o.dryRun}
 	starts := 0
 	if o.fromBeginning {
 		starts++
@@ -110,7 +110,7 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 		return err
 	}
 	defer stop()
-	w, err := topics.NewWriter(cfg.writer(kc), log)
+	w, err := kafka.NewWriter(cfg.writer(kc), log)
 	if err != nil {
 		return err
 	}
@@ -118,20 +118,20 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 
 	enc := json.NewEncoder(stdout)
 	sum := replayLine{Status: "done", Errors: map[string]int{}, DryRun: o.dryRun, Group: o.group}
-	err = topics.Drain(ctx, opts, func(ctx context.Context, m topics.Consumed) error {
+	err = kafka.Drain(ctx, opts, func(ctx context.Context, m kafka.Consumed) error {
 		sum.Read++
 		line := replayLine{Partition: &m.Partition, Offset: &m.Offset}
 		line.Quarantine, _ = m.Header(topics.HeaderError)
-		ev, err := bridge.Normalize(m.Value, n, index)
+		ev, err := topics.Normalize(m.Value, n, index)
 		line.EventID = ev.Envelope.ID
 		if err != nil {
-			var e *bridge.Error
+			var e *topics.Error
 			if !errors.As(err, &e) {
 				return err
 			}
 			sum.Rejected++
 			sum.Errors[e.Code]++
-			line.Status, line.Error, line.Detail = "rejected", e.Code, e.Message
+			line.Status, line.Error, line.Detail = "rejected", e.Code, e.Detail
 			return enc.Encode(line)
 		}
 		line.Topic, line.Key = ev.Record.Topic, ev.Key.Value
@@ -145,7 +145,9 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 				return fmt.Errorf("publish event %s from %s/%d@%d (nothing after it was handled; rerun to resume): %w",
 					ev.Envelope.ID, opts.Topic, m.Partition, m.Offset, err)
 			}
-			ev.Acknowledged(index)
+			if ev.IndexUpdate.Topic != "" {
+				index.Learn(ev.IndexUpdate)
+			}
 			line.Status = "published"
 		}
 		sum.Published++

@@ -11,7 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // replayOut runs replay with args and returns its output lines, the last
@@ -55,7 +56,7 @@ func TestReplayPublishesWhatNowPassesOnce(t *testing.T) {
 	added := subscriptionBody("e-added", "ADDED", sub, company)
 	removed := subscriptionBody("e-removed", "REMOVED", sub, "")
 	unknown := strings.Replace(subscriptionBody("e-unknown", "ADDED", "o-1", "co-x"), "SUBSCRIPTION", "OPPORTUNITY", 1)
-	w, err := topics.NewWriter(topics.WriterConfig{Kafka: kc}, zerolog.Nop())
+	w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

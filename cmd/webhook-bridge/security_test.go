@@ -27,7 +27,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // selfSigned writes a fresh self-signed certificate for 127.0.0.1 and

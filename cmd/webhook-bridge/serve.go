@@ -14,7 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
-	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // serve runs the HTTP server until ctx ends, then shuts down in order:
@@ -25,11 +25,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 	if err != nil {
 		return err
 	}
-	w, err := topics.NewWriter(cfg.writer(kc), log)
+	w, err := kafka.NewWriter(cfg.writer(kc), log)
 	if err != nil {
 		return err
 	}
-	admin, err := topics.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc)
 	if err != nil {
 		return err
 	}
@@ -46,11 +46,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 		tlsCert = &c
 	}
 	naming := cfg.naming()
-	health := topics.NewHealth(admin, naming.All(), 2*time.Second, log)
+	health := kafka.NewHealth(admin, naming.All(), 2*time.Second, log)
 	hctx, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
 	go health.Run(hctx)
-	index, err := topics.NewIndex(cfg.index(kc), log)
+	index, err := kafka.NewIndex(cfg.index(kc), log)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 		log.Warn().Msg("BRIDGE_AUTH_MODE=none: deliveries are NOT authenticated; anyone who can reach this port can write to the topics")
 	}
 	srv := bridge.NewServer(w, opts, log)
-	srv.Metrics().WatchWriter(w.Stats)
+	srv.Metrics().WatchWriter(writerStats(w))
 	srv.Metrics().WatchIndex(index.Len, index.CaughtUp())
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -130,12 +130,12 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 }
 
 // index configures the company index from cfg.
-func (c Config) index(kc topics.KafkaConfig) topics.IndexConfig {
+func (c Config) index(kc kafka.Config) kafka.IndexConfig {
 	wait := c.IndexCatchUp
 	if wait <= 0 {
 		wait = -1 // no bound; IndexConfig reads 0 as its default
 	}
-	return topics.IndexConfig{Kafka: kc, Topic: c.naming().Index(), CatchUpTimeout: wait}
+	return kafka.IndexConfig{Kafka: kc, Topic: c.naming().Index(), CatchUpTimeout: wait}
 }
 
 // readyAll is ready when every check is, else says what is not, in order.
@@ -177,4 +177,13 @@ func (c Config) redacted() map[string]string {
 		}
 	}
 	return out
+}
+
+// writerStats adapts the Kafka writer's counters to the metrics' terms.
+func writerStats(w *kafka.Writer) func() bridge.WriterStats {
+	return func() bridge.WriterStats {
+		s := w.Stats()
+		return bridge.WriterStats{Writes: s.Writes, Messages: s.Messages, Bytes: s.Bytes,
+			Errors: s.Errors, Retries: s.Retries, QueueLength: s.QueueLength}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // topicsCmd runs `topics create` and `topics list`.
@@ -19,7 +20,7 @@ func topicsCmd(ctx context.Context, cfg Config, args []string, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	admin, err := topics.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc)
 	if err != nil {
 		return err
 	}
@@ -58,8 +59,8 @@ func topicsCmd(ctx context.Context, cfg Config, args []string, stdout io.Writer)
 }
 
 // tailFlags declares tail's flags.
-func tailFlags(stderr io.Writer) (*flag.FlagSet, *topics.TailOptions) {
-	o := &topics.TailOptions{}
+func tailFlags(stderr io.Writer) (*flag.FlagSet, *kafka.TailOptions) {
+	o := &kafka.TailOptions{}
 	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.Resource, "resource", "", "read only this resource's topic (e.g. subscription)")
@@ -96,5 +97,5 @@ func tailCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.W
 			o.Topics = append(o.Topics, n.Topic(r))
 		}
 	}
-	return topics.Tail(ctx, *o, stdout)
+	return kafka.Tail(ctx, *o, stdout)
 }

@@ -124,7 +124,7 @@ channel is the bridge's own memory of which company each entity belongs to, so t
 REMOVED events (which carry no content) are keyed like the entity's other events.
 
 Every topic name starts with BRIDGE_TOPIC_PREFIX (default "appdirect."). Go teams can
-decode records with topics.Decode (github.com/webhook-bridge/webhook-bridge/topics)
+decode records with topics.Decode(headers, value) (github.com/webhook-bridge/webhook-bridge/topics)
 or the CloudEvents Go SDK.`
 
 // resourceChannel is the channel of a resource topic.

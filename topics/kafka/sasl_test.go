@@ -1,4 +1,4 @@
-package topics_test
+package kafka_test
 
 import (
 	"bytes"
@@ -15,7 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 // The SASL listener of the test broker, as `deploy/local/kafka.sh env`
@@ -35,15 +36,15 @@ type saslBroker struct {
 	user, password string
 	// plain reaches the same cluster without authentication, when it has
 	// such a listener (the real broker does, kfake with SASL does not).
-	plain *topics.KafkaConfig
+	plain *kafka.Config
 	// answersAuthFailures: the broker answers a failed authentication with
 	// SASL error 58 and a reason, as Apache Kafka does. kfake closes the
 	// connection instead, so a client sees only "unexpected EOF".
 	answersAuthFailures bool
 }
 
-func (b saslBroker) config(mechanism, password string) topics.KafkaConfig {
-	return topics.KafkaConfig{Brokers: b.brokers, SASLMechanism: mechanism, SASLUsername: b.user, SASLPassword: password}
+func (b saslBroker) config(mechanism, password string) kafka.Config {
+	return kafka.Config{Brokers: b.brokers, SASLMechanism: mechanism, SASLUsername: b.user, SASLPassword: password}
 }
 
 // saslKafka returns the SASL listener of the real test broker, else (not
@@ -57,7 +58,7 @@ func saslKafka(t *testing.T) saslBroker {
 			t.Fatalf("%s is set but %s or %s is not: eval \"$(deploy/local/kafka.sh env)\"", envSASLBrokers, envSASLUser, envSASLPassword)
 		}
 		if p := os.Getenv(kafkatest.EnvBrokers); p != "" {
-			b.plain = &topics.KafkaConfig{Brokers: strings.Split(p, ",")}
+			b.plain = &kafka.Config{Brokers: strings.Split(p, ",")}
 		}
 		return b
 	}
@@ -110,11 +111,11 @@ func TestKafkaSASLProvisionPublishAndRead(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 
-			admin, err := topics.NewAdmin(kc)
+			admin, err := kafka.NewAdmin(kc)
 			if err != nil {
 				t.Fatal(err)
 			}
-			states, err := admin.Create(ctx, n.All(), topics.TopicSpec{Partitions: 1, ReplicationFactor: 1})
+			states, err := admin.Create(ctx, n.All(), kafka.TopicSpec{Partitions: 1, ReplicationFactor: 1})
 			if err != nil {
 				t.Fatalf("create topics over SASL %s: %v", mech, err)
 			}
@@ -142,7 +143,7 @@ func TestKafkaSASLProvisionPublishAndRead(t *testing.T) {
 				}
 			}
 
-			w, err := topics.NewWriter(topics.WriterConfig{Kafka: kc}, zerolog.Nop())
+			w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc}, zerolog.Nop())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,10 +164,10 @@ func TestKafkaSASLProvisionPublishAndRead(t *testing.T) {
 			var out bytes.Buffer
 			tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
 			defer tcancel()
-			if err := topics.Tail(tctx, topics.TailOptions{Kafka: kc, Topics: []string{want.Topic}, FromBeginning: true, Limit: 1}, &out); err != nil {
+			if err := kafka.Tail(tctx, kafka.TailOptions{Kafka: kc, Topics: []string{want.Topic}, FromBeginning: true, Limit: 1}, &out); err != nil {
 				t.Fatalf("tail over SASL %s: %v", mech, err)
 			}
-			var line topics.TailLine
+			var line kafka.TailLine
 			if err := json.Unmarshal(out.Bytes(), &line); err != nil {
 				t.Fatalf("tail over SASL %s printed %q: %v", mech, out.String(), err)
 			}
@@ -201,7 +202,7 @@ func TestKafkaSASLWrongPasswordIsAClearNotReady(t *testing.T) {
 		t.Run(mech, func(t *testing.T) {
 			kc := b.config(mech, wrong)
 			names := kafkatest.Naming(t).All()
-			admin, err := topics.NewAdmin(kc)
+			admin, err := kafka.NewAdmin(kc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,7 +229,7 @@ func TestKafkaSASLWrongPasswordIsAClearNotReady(t *testing.T) {
 			clear("Admin.Check", admin.Check(ctx, names))
 
 			var logs lockedBuffer
-			h := topics.NewHealth(admin, names, time.Second, zerolog.New(&logs))
+			h := kafka.NewHealth(admin, names, time.Second, zerolog.New(&logs))
 			clear("Health.CheckNow", h.CheckNow(ctx))
 			clear("Health.Err", h.Err())
 			if !strings.Contains(logs.String(), "kafka not ready") || (b.answersAuthFailures && !strings.Contains(logs.String(), "SASL Authentication")) {
@@ -238,7 +239,7 @@ func TestKafkaSASLWrongPasswordIsAClearNotReady(t *testing.T) {
 				t.Errorf("health log holds a password:\n%s", logs.String())
 			}
 
-			w, err := topics.NewWriter(topics.WriterConfig{Kafka: kc}, zerolog.New(&logs))
+			w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc}, zerolog.New(&logs))
 			if err != nil {
 				t.Fatal(err)
 			}

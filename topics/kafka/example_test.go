@@ -1,20 +1,21 @@
-package topics_test
+package kafka_test
 
 import (
 	"fmt"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // removedSubscription is a record of appdirect.subscription as the bridge
 // writes it: the REMOVED event of a subscription, keyed by the company the
 // company index remembered from its ADDED event.
-var removedSubscription = kafka.Message{
+var removedSubscription = kafkago.Message{
 	Topic: "appdirect.subscription",
 	Key:   []byte("c1b2a3d4-e5f6-4789-a0b1-c2d3e4f5a6b7"),
-	Headers: []kafka.Header{
+	Headers: []kafkago.Header{
 		{Key: "resource", Value: []byte("subscription")},
 		{Key: "action", Value: []byte("removed")},
 		{Key: "event-id", Value: []byte("d45f615a-266c-4fea-8f91-eb95f7569c6e")},
@@ -34,10 +35,10 @@ var removedSubscription = kafka.Message{
 }
 
 // addedSubscription is the ADDED event of the same subscription.
-var addedSubscription = kafka.Message{
+var addedSubscription = kafkago.Message{
 	Topic: "appdirect.subscription",
 	Key:   []byte("c1b2a3d4-e5f6-4789-a0b1-c2d3e4f5a6b7"),
-	Headers: []kafka.Header{
+	Headers: []kafkago.Header{
 		{Key: "resource", Value: []byte("subscription")},
 		{Key: "action", Value: []byte("added")},
 		{Key: "event-id", Value: []byte("7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d09")},
@@ -59,10 +60,10 @@ var addedSubscription = kafka.Message{
 }
 
 // Decode turns a record read from a resource topic (here built by hand; in
-// a consumer, what kafka.Reader.ReadMessage returned) into its CloudEvents
+// a consumer, what kafkago.Reader.ReadMessage returned) into its CloudEvents
 // attributes, its company and the original webhook.
 func ExampleDecode() {
-	ev, err := topics.Decode(removedSubscription)
+	ev, err := kafka.Decode(removedSubscription)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -90,21 +91,21 @@ func ExampleDecode() {
 // looking at the headers only, decoding nothing else. With a real broker the
 // messages come from a reader such as
 //
-//	r := kafka.NewReader(kafka.ReaderConfig{
+//	r := kafkago.NewReader(kafkago.ReaderConfig{
 //		Brokers: []string{"kafka:9092"},
 //		GroupID: "billing-cancellations",
 //		Topic:   topics.Naming{Prefix: "appdirect."}.Topic("subscription"),
 //	})
 //	for { m, err := r.ReadMessage(ctx); … }
 func ExampleTailOptions_Matches() {
-	removedOnly := topics.TailOptions{Action: "removed"}
-	for _, m := range []kafka.Message{addedSubscription, removedSubscription} {
-		action, _ := topics.HeaderValue(m.Headers, topics.HeaderAction)
+	removedOnly := kafka.TailOptions{Action: "removed"}
+	for _, m := range []kafkago.Message{addedSubscription, removedSubscription} {
+		action, _ := topics.HeaderValue(kafka.Headers(m.Headers), topics.HeaderAction)
 		if !removedOnly.Matches(m.Headers) {
 			fmt.Println("skip", action)
 			continue
 		}
-		company, _ := topics.HeaderValue(m.Headers, topics.HeaderCompanyID)
+		company, _ := topics.HeaderValue(kafka.Headers(m.Headers), topics.HeaderCompanyID)
 		fmt.Println("handle", action, "of company", company, "in partition of key", string(m.Key))
 	}
 	// Output:
@@ -115,9 +116,9 @@ func ExampleTailOptions_Matches() {
 // HeaderValue reads one header; events of one company share the key and
 // so the partition, in order.
 func ExampleHeaderValue() {
-	for _, m := range []kafka.Message{addedSubscription, removedSubscription} {
-		action, _ := topics.HeaderValue(m.Headers, topics.HeaderAction)
-		source, _ := topics.HeaderValue(m.Headers, topics.HeaderCompanyIDSource)
+	for _, m := range []kafkago.Message{addedSubscription, removedSubscription} {
+		action, _ := topics.HeaderValue(kafka.Headers(m.Headers), topics.HeaderAction)
+		source, _ := topics.HeaderValue(kafka.Headers(m.Headers), topics.HeaderCompanyIDSource)
 		fmt.Printf("%s key=%s company-id-source=%s\n", action, m.Key, source)
 	}
 	// Output:

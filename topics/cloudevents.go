@@ -1,11 +1,9 @@
-package bridge
+package topics
 
 import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // ceTimeLayout is RFC 3339 in UTC with the millisecond precision of the
@@ -15,16 +13,16 @@ const ceTimeLayout = "2006-01-02T15:04:05.000Z"
 // appendCloudEvent appends the structured-mode CloudEvents 1.0 JSON event of
 // env to dst. The webhook body is embedded as "data" byte for byte: it was
 // validated as JSON, so it needs no re-encoding.
-func appendCloudEvent(dst []byte, res *topics.Resource, act topics.Action, env *topics.Envelope, key topics.Key) []byte {
+func appendCloudEvent(dst []byte, res *Resource, act Action, env *Envelope, key Key) []byte {
 	// Size the value once: the body plus the attributes, escapes aside. It
 	// used to grow through about six copies of the body.
 	if need := len(env.Raw) + len(env.ID) + len(env.URL) + len(env.ResourceUUID) + len(key.CompanyID) + 256; cap(dst)-len(dst) < need {
 		dst = append(make([]byte, 0, len(dst)+need), dst...)
 	}
 	dst = append(dst, `{"specversion":"1.0","id":`...)
-	dst = appendJSONString(dst, env.ID)
+	dst = AppendJSONString(dst, env.ID)
 	dst = append(dst, `,"source":`...)
-	dst = appendJSONString(dst, eventSource(env.URL))
+	dst = AppendJSONString(dst, eventSource(env.URL))
 	dst = append(dst, `,"type":"com.appdirect.`...)
 	dst = append(dst, res.Name...)
 	dst = append(dst, '.')
@@ -32,7 +30,7 @@ func appendCloudEvent(dst []byte, res *topics.Resource, act topics.Action, env *
 	dst = append(dst, '"')
 	if env.ResourceUUID != "" {
 		dst = append(dst, `,"subject":`...)
-		dst = appendJSONString(dst, env.ResourceUUID)
+		dst = AppendJSONString(dst, env.ResourceUUID)
 	}
 	// RFC 3339 has four-digit years; the envelope admits timestamps far
 	// beyond 9999, and a "time" consumers cannot parse would make the whole
@@ -46,7 +44,7 @@ func appendCloudEvent(dst []byte, res *topics.Resource, act topics.Action, env *
 	dst = append(dst, `,"datacontenttype":"application/json"`...)
 	if key.CompanyID != "" {
 		dst = append(dst, `,"companyid":`...)
-		dst = appendJSONString(dst, key.CompanyID)
+		dst = AppendJSONString(dst, key.CompanyID)
 	}
 	dst = append(dst, `,"data":`...)
 	dst = append(dst, env.Raw...)
@@ -118,9 +116,10 @@ func isHex(c byte) bool {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string, escaping what RFC 8259
-// requires and replacing invalid UTF-8 with U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string, escaping what RFC 8259
+// requires and replacing invalid UTF-8 with U+FFFD. It is the one JSON
+// string writer of the bridge: record values and response bodies use it.
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

@@ -1,4 +1,4 @@
-package topics
+package kafka
 
 import (
 	"context"
@@ -8,12 +8,14 @@ import (
 	"slices"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // DrainOptions says what Drain reads.
 type DrainOptions struct {
-	Kafka KafkaConfig
+	Kafka Config
 	// Topic is read, every partition of it.
 	Topic string
 	// Group is the consumer group whose committed offsets say where to
@@ -35,7 +37,7 @@ type DrainOptions struct {
 
 // Consumed is one record read by Drain.
 type Consumed struct {
-	Record
+	topics.Record
 	Partition int
 	Offset    int64
 	Time      time.Time
@@ -69,13 +71,13 @@ func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, 
 		return err
 	}
 	end := map[int]int64{}
-	var uncommitted []kafka.OffsetCommit
+	var uncommitted []kafkago.OffsetCommit
 	for _, sp := range spans {
 		if starts[sp.partition] < sp.end {
 			end[sp.partition] = sp.end
 		}
 		if !committed[sp.partition] {
-			uncommitted = append(uncommitted, kafka.OffsetCommit{Partition: sp.partition, Offset: starts[sp.partition]})
+			uncommitted = append(uncommitted, kafkago.OffsetCommit{Partition: sp.partition, Offset: starts[sp.partition]})
 		}
 	}
 	if len(end) == 0 {
@@ -98,8 +100,8 @@ func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, 
 	// commit, refused while another member is in the group).
 	if len(uncommitted) > 0 {
 		err := retryCoordinator(ctx, func() error {
-			resp, err := c.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: opts.Group, GenerationID: -1,
-				Topics: map[string][]kafka.OffsetCommit{opts.Topic: uncommitted}})
+			resp, err := c.OffsetCommit(ctx, &kafkago.OffsetCommitRequest{GroupID: opts.Group, GenerationID: -1,
+				Topics: map[string][]kafkago.OffsetCommit{opts.Topic: uncommitted}})
 			if err == nil {
 				for _, p := range resp.Topics[opts.Topic] {
 					if p.Error != nil {
@@ -113,9 +115,9 @@ func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, 
 			return fmt.Errorf("set the start position of group %s (is another member using it?): %w", opts.Group, err)
 		}
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
+	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers: opts.Kafka.Brokers, Topic: opts.Topic, GroupID: opts.Group, Dialer: dialer,
-		StartOffset: kafka.FirstOffset, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond,
+		StartOffset: kafkago.FirstOffset, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond,
 		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second,
 	})
 	defer r.Close()
@@ -148,17 +150,17 @@ func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, 
 
 // drainStarts returns where each partition starts and whether the group has
 // committed a position for it.
-func drainStarts(ctx context.Context, c *kafka.Client, opts DrainOptions, spans []partitionSpan) (map[int]int64, map[int]bool, error) {
+func drainStarts(ctx context.Context, c *kafkago.Client, opts DrainOptions, spans []partitionSpan) (map[int]int64, map[int]bool, error) {
 	starts, committed := map[int]int64{}, map[int]bool{}
 	parts := make([]int, len(spans))
 	for i, sp := range spans {
 		parts[i] = sp.partition
 	}
 	if opts.Group != "" {
-		var resp *kafka.OffsetFetchResponse
+		var resp *kafkago.OffsetFetchResponse
 		err := retryCoordinator(ctx, func() (err error) {
-			resp, err = c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: opts.Group, Topics: map[string][]int{opts.Topic: parts}})
-			if err == nil && !errors.Is(resp.Error, kafka.GroupIdNotFound) { // a new group, for some brokers
+			resp, err = c.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: opts.Group, Topics: map[string][]int{opts.Topic: parts}})
+			if err == nil && !errors.Is(resp.Error, kafkago.GroupIdNotFound) { // a new group, for some brokers
 				err = resp.Error
 			}
 			return err
@@ -197,8 +199,8 @@ func drainStarts(ctx context.Context, c *kafka.Client, opts DrainOptions, spans 
 }
 
 // drainPartition reads one partition from start to end without a group.
-func drainPartition(ctx context.Context, opts DrainOptions, dialer *kafka.Dialer, partition int, start, end int64, handle func(context.Context, Consumed) error) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
+func drainPartition(ctx context.Context, opts DrainOptions, dialer *kafkago.Dialer, partition int, start, end int64, handle func(context.Context, Consumed) error) error {
+	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers: opts.Kafka.Brokers, Topic: opts.Topic, Partition: partition, Dialer: dialer,
 		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond,
 	})
@@ -225,10 +227,10 @@ func drainPartition(ctx context.Context, opts DrainOptions, dialer *kafka.Dialer
 	}
 }
 
-func consumed(m kafka.Message) Consumed {
-	c := Consumed{Record: Record{Topic: m.Topic, Key: m.Key, Value: m.Value}, Partition: m.Partition, Offset: m.Offset, Time: m.Time}
+func consumed(m kafkago.Message) Consumed {
+	c := Consumed{Record: topics.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}, Partition: m.Partition, Offset: m.Offset, Time: m.Time}
 	for _, h := range m.Headers {
-		c.Headers = append(c.Headers, Header{Key: h.Key, Value: h.Value})
+		c.Headers = append(c.Headers, topics.Header{Key: h.Key, Value: h.Value})
 	}
 	return c
 }
@@ -240,7 +242,7 @@ func retryCoordinator(ctx context.Context, f func() error) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
 		err := f()
-		var ke kafka.Error
+		var ke kafkago.Error
 		if err == nil || !errors.As(err, &ke) || !ke.Temporary() || time.Now().After(deadline) {
 			return err
 		}

@@ -1,4 +1,4 @@
-package topics
+package kafka
 
 import (
 	"context"
@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol/metadata"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // WriterConfig configures a Writer. Zero values take the documented defaults.
 type WriterConfig struct {
-	Kafka KafkaConfig
+	Kafka Config
 	// BatchTimeout is how long a partition's batch waits for more records
 	// before it is sent (default 2 ms). kafka-go's own default of 1 s would
 	// put a second on every synchronous request.
@@ -52,9 +54,9 @@ func (c WriterConfig) maxRecordBytes() int64 {
 // and during an outage every refused record stayed in memory, to be written
 // after recovery.
 type Writer struct {
-	w        *kafka.Writer
-	t        *kafka.Transport // the writer's: its metadata is cached
-	balancer kafka.Murmur2Balancer
+	w        *kafkago.Writer
+	t        *kafkago.Transport // the writer's: its metadata is cached
+	balancer kafkago.Murmur2Balancer
 	maxBytes int64
 
 	mu      sync.Mutex
@@ -78,7 +80,7 @@ type laneQueue struct {
 // pendingRecord is one record of a Publish call on its way to Kafka.
 type pendingRecord struct {
 	lane lane
-	msg  kafka.Message
+	msg  kafkago.Message
 	sent bool       // handed to kafka-go; guarded by Writer.mu
 	done chan error // the outcome, sent once
 }
@@ -103,15 +105,15 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 	// moving or a topic just created answers "not leader" for a moment.
 	const backoffMax = 250 * time.Millisecond
 	attempts := 5 + int(cfg.WriteTimeout/backoffMax)
-	addr := kafka.TCP(cfg.Kafka.Brokers...)
+	addr := kafkago.TCP(cfg.Kafka.Brokers...)
 	return &Writer{
 		t:        t,
 		maxBytes: cfg.maxRecordBytes(),
 		lanes:    make(map[lane]*laneQueue),
-		w: &kafka.Writer{
+		w: &kafkago.Writer{
 			Addr:                   addr,
-			Balancer:               &kafka.Murmur2Balancer{},
-			RequiredAcks:           kafka.RequireAll,
+			Balancer:               &kafkago.Murmur2Balancer{},
+			RequiredAcks:           kafkago.RequireAll,
 			BatchTimeout:           cfg.BatchTimeout,
 			BatchSize:              cfg.BatchSize,
 			BatchBytes:             cfg.maxRecordBytes(),
@@ -122,7 +124,7 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 			WriteBackoffMax:        backoffMax,
 			AllowAutoTopicCreation: false,
 			Transport:              t,
-			ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
 				l.Warn().Msgf(msg, args...)
 			}),
 		},
@@ -134,7 +136,7 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 // record may still land later: Kafka can hold a record the caller was told
 // failed, never the reverse. Records of one partition are written in the
 // order Publish received them.
-func (w *Writer) Publish(ctx context.Context, recs ...Record) error {
+func (w *Writer) Publish(ctx context.Context, recs ...topics.Record) error {
 	ps := make([]*pendingRecord, len(recs))
 	for i, r := range recs {
 		p, err := w.prepare(ctx, r)
@@ -164,7 +166,7 @@ func (w *Writer) Publish(ctx context.Context, recs ...Record) error {
 	return nil
 }
 
-func publishError(recs []Record, err error) error {
+func publishError(recs []topics.Record, err error) error {
 	if len(recs) == 1 {
 		return fmt.Errorf("publish to %s: %w", recs[0].Topic, err)
 	}
@@ -172,16 +174,16 @@ func publishError(recs []Record, err error) error {
 }
 
 // prepare finds the lane of r: the partition kafka-go's balancer will choose.
-func (w *Writer) prepare(ctx context.Context, r Record) (*pendingRecord, error) {
-	hs := make([]kafka.Header, len(r.Headers))
+func (w *Writer) prepare(ctx context.Context, r topics.Record) (*pendingRecord, error) {
+	hs := make([]kafkago.Header, len(r.Headers))
 	size := int64(32 + len(r.Key) + len(r.Value)) // at least kafka-go's size of the record
 	for j, h := range r.Headers {
-		hs[j] = kafka.Header{Key: h.Key, Value: h.Value}
+		hs[j] = kafkago.Header{Key: h.Key, Value: h.Value}
 		size += int64(20 + len(h.Key) + len(h.Value))
 	}
 	p := &pendingRecord{
 		lane: lane{topic: r.Topic, partition: -1},
-		msg:  kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: hs},
+		msg:  kafkago.Message{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: hs},
 		done: make(chan error, 1),
 	}
 	if size > w.maxBytes {
@@ -198,13 +200,13 @@ func (w *Writer) prepare(ctx context.Context, r Record) (*pendingRecord, error) 
 		for _, t := range res.(*metadata.Response).Topics {
 			if t.Name == r.Topic {
 				if t.ErrorCode != 0 {
-					return nil, kafka.Error(t.ErrorCode)
+					return nil, kafkago.Error(t.ErrorCode)
 				}
 				n = len(t.Partitions)
 			}
 		}
 		if n == 0 {
-			return nil, kafka.UnknownTopicOrPartition
+			return nil, kafkago.UnknownTopicOrPartition
 		}
 		parts := make([]int, n)
 		for i := range parts {
@@ -270,7 +272,7 @@ func (w *Writer) drain(q *laneQueue) {
 			w.mu.Unlock()
 			return
 		}
-		msgs := make([]kafka.Message, len(batch))
+		msgs := make([]kafkago.Message, len(batch))
 		for i, p := range batch {
 			p.sent = true
 			msgs[i] = p.msg
@@ -280,7 +282,7 @@ func (w *Writer) drain(q *laneQueue) {
 		// attempts are over whatever the context, and the lane must not start
 		// another write meanwhile.
 		err := w.w.WriteMessages(context.Background(), msgs...)
-		var werrs kafka.WriteErrors
+		var werrs kafkago.WriteErrors
 		perRecord := errors.As(err, &werrs) && len(werrs) == len(batch)
 		for i, p := range batch {
 			if perRecord {

@@ -1,4 +1,4 @@
-package topics_test
+package kafka_test
 
 import (
 	"context"
@@ -11,17 +11,18 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 const indexTopic = "t.company-index"
 
-func newTestIndex(t testing.TB) *topics.Index {
+func newTestIndex(t testing.TB) *kafka.Index {
 	t.Helper()
-	x, err := topics.NewIndex(topics.IndexConfig{Topic: indexTopic}, zerolog.Nop())
+	x, err := kafka.NewIndex(kafka.IndexConfig{Topic: indexTopic}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,9 +285,9 @@ func TestIndexUpdate(t *testing.T) {
 }
 
 // publish writes recs with a fresh writer, failing the test on error.
-func publish(t testing.TB, kc topics.KafkaConfig, recs ...topics.Record) {
+func publish(t testing.TB, kc kafka.Config, recs ...topics.Record) {
 	t.Helper()
-	w, err := topics.NewWriter(topics.WriterConfig{Kafka: kc, BatchSize: 10000, BatchTimeout: 5 * time.Millisecond}, zerolog.Nop())
+	w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc, BatchSize: 10000, BatchTimeout: 5 * time.Millisecond}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,9 +304,9 @@ func publish(t testing.TB, kc topics.KafkaConfig, recs ...topics.Record) {
 }
 
 // runIndex starts an Index on n's index topic, stopped at the end of the test.
-func runIndex(t testing.TB, kc topics.KafkaConfig, n topics.Naming, catchUp time.Duration) *topics.Index {
+func runIndex(t testing.TB, kc kafka.Config, n topics.Naming, catchUp time.Duration) *kafka.Index {
 	t.Helper()
-	x, err := topics.NewIndex(topics.IndexConfig{Kafka: kc, Topic: n.Index(), CatchUpTimeout: catchUp}, zerolog.Nop())
+	x, err := kafka.NewIndex(kafka.IndexConfig{Kafka: kc, Topic: n.Index(), CatchUpTimeout: catchUp}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +387,7 @@ func TestIndexOfAnEmptyTopicIsReadyAtOnce(t *testing.T) {
 func TestIndexReadinessIsExplainedAndBounded(t *testing.T) {
 	kc := kafkatest.Kafka(t)
 	n := kafkatest.Naming(t) // no topics: the index topic is missing
-	x, err := topics.NewIndex(topics.IndexConfig{Kafka: kc, Topic: n.Index(), CatchUpTimeout: 500 * time.Millisecond}, zerolog.Nop())
+	x, err := kafka.NewIndex(kafka.IndexConfig{Kafka: kc, Topic: n.Index(), CatchUpTimeout: 500 * time.Millisecond}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,17 +413,17 @@ func TestIndexReadinessIsExplainedAndBounded(t *testing.T) {
 func TestCreateCompactsTheIndexTopic(t *testing.T) {
 	kc := kafkatest.Kafka(t)
 	n := kafkatest.Naming(t)
-	admin, err := topics.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// An index topic made by hand without compaction is reported.
-	if _, err := admin.Create(ctx, []string{n.Index()}, topics.TopicSpec{Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := admin.Create(ctx, []string{n.Index()}, kafka.TopicSpec{Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	states, err := admin.Create(ctx, []string{n.Index()}, topics.TopicSpec{Partitions: 1, ReplicationFactor: 1, Compacted: n.Compacted()})
+	states, err := admin.Create(ctx, []string{n.Index()}, kafka.TopicSpec{Partitions: 1, ReplicationFactor: 1, Compacted: n.Compacted()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +439,7 @@ func TestCreateCompactsTheIndexTopic(t *testing.T) {
 	if got := cleanupPolicy(t, kc, n2.Topic("user")); got != "delete" {
 		t.Errorf("cleanup.policy of %s = %q, want delete", n2.Topic("user"), got)
 	}
-	states, err = admin.Create(ctx, n2.All(), topics.TopicSpec{Partitions: 1, ReplicationFactor: 1, Compacted: n2.Compacted()})
+	states, err = admin.Create(ctx, n2.All(), kafka.TopicSpec{Partitions: 1, ReplicationFactor: 1, Compacted: n2.Compacted()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,11 +450,11 @@ func TestCreateCompactsTheIndexTopic(t *testing.T) {
 	}
 }
 
-func cleanupPolicy(t *testing.T, kc topics.KafkaConfig, topic string) string {
+func cleanupPolicy(t *testing.T, kc kafka.Config, topic string) string {
 	t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-	resp, err := c.DescribeConfigs(context.Background(), &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{
-		{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"cleanup.policy"}},
+	c := &kafkago.Client{Addr: kafkago.TCP(kc.Brokers...), Timeout: 10 * time.Second}
+	resp, err := c.DescribeConfigs(context.Background(), &kafkago.DescribeConfigsRequest{Resources: []kafkago.DescribeConfigRequestResource{
+		{ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"cleanup.policy"}},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -544,7 +545,7 @@ func BenchmarkIndexCatchUp(b *testing.B) {
 	recs = nil
 	b.ResetTimer()
 	for range b.N {
-		x, err := topics.NewIndex(topics.IndexConfig{Kafka: kc, Topic: n.Index(), CatchUpTimeout: -1}, zerolog.Nop())
+		x, err := kafka.NewIndex(kafka.IndexConfig{Kafka: kc, Topic: n.Index(), CatchUpTimeout: -1}, zerolog.Nop())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,9 @@
-package topics
+// Package kafka is webhook-bridge's Kafka plumbing, built on kafka-go: the
+// writer that publishes records with acks=all, topic administration and
+// health, the company-index reader, Tail, Drain (reading a topic's
+// range, for replay), the in-process dev broker, and Decode for kafka-go
+// messages. It knows the contract (package topics) and nothing of HTTP.
+package kafka
 
 import (
 	"crypto/tls"
@@ -10,15 +15,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 )
 
-// KafkaConfig says how to reach the brokers. The zero value of every field but
+// Config says how to reach the brokers. The zero value of every field but
 // Brokers means plaintext without authentication.
-type KafkaConfig struct {
+type Config struct {
 	// Brokers are bootstrap addresses, host:port.
 	Brokers []string
 	// TLS turns on TLS to the brokers.
@@ -38,7 +43,7 @@ type KafkaConfig struct {
 }
 
 // Validate reports a configuration that cannot work, naming the setting.
-func (c KafkaConfig) Validate() error {
+func (c Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		return errors.New("no Kafka brokers configured")
 	}
@@ -56,14 +61,14 @@ func (c KafkaConfig) Validate() error {
 	return nil
 }
 
-func (c KafkaConfig) dialTimeout() time.Duration {
+func (c Config) dialTimeout() time.Duration {
 	if c.DialTimeout > 0 {
 		return c.DialTimeout
 	}
 	return 5 * time.Second
 }
 
-func (c KafkaConfig) mechanism() (sasl.Mechanism, error) {
+func (c Config) mechanism() (sasl.Mechanism, error) {
 	switch strings.ToUpper(c.SASLMechanism) {
 	case "":
 		return nil, nil
@@ -78,7 +83,7 @@ func (c KafkaConfig) mechanism() (sasl.Mechanism, error) {
 	}
 }
 
-func (c KafkaConfig) tlsConfig() (*tls.Config, error) {
+func (c Config) tlsConfig() (*tls.Config, error) {
 	if !c.TLS {
 		return nil, nil
 	}
@@ -106,7 +111,7 @@ func (c KafkaConfig) tlsConfig() (*tls.Config, error) {
 
 // transport builds the kafka-go transport shared by writers and admin
 // clients.
-func (c KafkaConfig) transport() (*kafka.Transport, error) {
+func (c Config) transport() (*kafkago.Transport, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -115,7 +120,7 @@ func (c KafkaConfig) transport() (*kafka.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kafka.Transport{
+	return &kafkago.Transport{
 		DialTimeout: c.dialTimeout(),
 		IdleTimeout: 30 * time.Second,
 		MetadataTTL: 10 * time.Second,
@@ -126,7 +131,7 @@ func (c KafkaConfig) transport() (*kafka.Transport, error) {
 }
 
 // dialer builds the kafka-go dialer used by readers.
-func (c KafkaConfig) dialer() (*kafka.Dialer, error) {
+func (c Config) dialer() (*kafkago.Dialer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -135,7 +140,7 @@ func (c KafkaConfig) dialer() (*kafka.Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kafka.Dialer{
+	return &kafkago.Dialer{
 		Timeout:       c.dialTimeout(),
 		DualStack:     true,
 		ClientID:      "webhook-bridge",
@@ -145,10 +150,10 @@ func (c KafkaConfig) dialer() (*kafka.Dialer, error) {
 }
 
 // client builds an admin client.
-func (c KafkaConfig) client() (*kafka.Client, error) {
+func (c Config) client() (*kafkago.Client, error) {
 	t, err := c.transport()
 	if err != nil {
 		return nil, err
 	}
-	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: t}, nil
+	return &kafkago.Client{Addr: kafkago.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: t}, nil
 }

@@ -1,11 +1,13 @@
-package topics
+package kafka
 
 import (
 	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // murmur2Golden is the output of testdata/Murmur2Partition.java, run with
@@ -69,15 +71,15 @@ func TestRecordPartitionMatchesJava(t *testing.T) {
 	for _, g := range murmur2Golden {
 		t.Run(g.key, func(t *testing.T) {
 			// The record exactly as the bridge builds it for this key.
-			env := Envelope{ID: "ev-1"}
-			r, _ := Lookup("COMPANY")
-			rec := EventRecord(Naming{}, r, Added, &env, Key{Value: g.key, Source: SourceNone}, nil)
+			env := topics.Envelope{ID: "ev-1"}
+			r, _ := topics.Lookup("COMPANY")
+			rec := topics.EventRecord(topics.Naming{}, r, topics.Added, &env, topics.Key{Value: g.key, Source: topics.SourceNone}, nil)
 			if rec.Key == nil {
 				t.Fatalf("record key for %q is nil; a nil key is not hashed", g.key)
 			}
 			got := map[int]int{}
 			for n := range g.partitions {
-				got[n] = (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: rec.Key}, partitionIDs(n)...)
+				got[n] = (&kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: rec.Key}, partitionIDs(n)...)
 			}
 			if diff := cmp.Diff(g.partitions, got); diff != "" {
 				t.Errorf("partition of %q (-java +kafka-go):\n%s", g.key, diff)
@@ -118,7 +120,7 @@ func TestMurmur2GoldenConsistent(t *testing.T) {
 // TestMurmur2NilKey checks that records without a key (quarantined bodies
 // without an event id) never panic the balancer and stay in range.
 func TestMurmur2NilKey(t *testing.T) {
-	rec := QuarantineRecord(Naming{}, []byte("x"), CodeInvalidJSON, "d", "")
+	rec := topics.QuarantineRecord(topics.Naming{}, []byte("x"), topics.CodeInvalidJSON, "d", "")
 	if rec.Key != nil {
 		t.Fatalf("quarantine record key = %q, want nil", rec.Key)
 	}
@@ -133,10 +135,10 @@ func TestMurmur2NilKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &kafka.Murmur2Balancer{}
+			b := &kafkago.Murmur2Balancer{}
 			var outside []int
 			for range 1000 {
-				p := b.Balance(kafka.Message{Key: rec.Key}, tt.give...)
+				p := b.Balance(kafkago.Message{Key: rec.Key}, tt.give...)
 				if !slices.Contains(tt.give, p) {
 					outside = append(outside, p)
 				}

@@ -1,4 +1,4 @@
-package topics_test
+package kafka_test
 
 import (
 	"context"
@@ -10,7 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafkatest"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
 func TestDrainCommitsWhatWasHandled(t *testing.T) {
@@ -22,12 +23,12 @@ func TestDrainCommitsWhatWasHandled(t *testing.T) {
 		recs = append(recs, topics.Record{Topic: n.Quarantine(), Value: fmt.Appendf(nil, "r%d", i)})
 	}
 	publish(t, kc, recs...)
-	opts := topics.DrainOptions{Kafka: kc, Topic: n.Quarantine(), Group: n.Prefix + "drain"}
+	opts := kafka.DrainOptions{Kafka: kc, Topic: n.Quarantine(), Group: n.Prefix + "drain"}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	drain := func(opts topics.DrainOptions, failAt string) ([]string, error) {
+	drain := func(opts kafka.DrainOptions, failAt string) ([]string, error) {
 		var seen []string
-		err := topics.Drain(ctx, opts, func(_ context.Context, c topics.Consumed) error {
+		err := kafka.Drain(ctx, opts, func(_ context.Context, c kafka.Consumed) error {
 			seen = append(seen, fmt.Sprintf("%s@%d", c.Value, c.Offset))
 			if string(c.Value) == failAt {
 				return errors.New("handler failed")
@@ -65,7 +66,7 @@ func TestDrainCommitsWhatWasHandled(t *testing.T) {
 	if seen, err = drain(other, ""); err != nil || !cmp.Equal([]string{"r3@3"}, seen) {
 		t.Errorf("new group from offset 3: %v, %v", seen, err)
 	}
-	if _, err := drain(topics.DrainOptions{Kafka: kc, Topic: n.Quarantine()}, ""); err == nil {
+	if _, err := drain(kafka.DrainOptions{Kafka: kc, Topic: n.Quarantine()}, ""); err == nil {
 		t.Error("Drain without a group succeeded")
 	}
 }

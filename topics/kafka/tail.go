@@ -1,4 +1,4 @@
-package topics
+package kafka
 
 import (
 	"context"
@@ -10,12 +10,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // TailOptions selects what Tail prints.
 type TailOptions struct {
-	Kafka KafkaConfig
+	Kafka Config
 	// Topics are the Kafka topics to read, every partition of each.
 	Topics []string
 	// Resource, Action and Company filter on the record headers; "" matches
@@ -39,7 +41,7 @@ type TailLine struct {
 }
 
 // Matches reports whether a record with these headers passes the filters.
-func (o TailOptions) Matches(headers []kafka.Header) bool {
+func (o TailOptions) Matches(headers []kafkago.Header) bool {
 	get := func(k string) string {
 		for _, h := range headers {
 			if h.Key == k {
@@ -48,14 +50,14 @@ func (o TailOptions) Matches(headers []kafka.Header) bool {
 		}
 		return ""
 	}
-	if o.Resource != "" && get(HeaderResource) != o.Resource {
+	if o.Resource != "" && get(topics.HeaderResource) != o.Resource {
 		return false
 	}
-	if o.Action != "" && get(HeaderAction) != strings.ToLower(o.Action) {
+	if o.Action != "" && get(topics.HeaderAction) != strings.ToLower(o.Action) {
 		return false
 	}
-	if o.Company != "" && get(HeaderCompanyID) != o.Company &&
-		!slices.Contains(strings.Split(get(HeaderCompanyIDs), ","), o.Company) {
+	if o.Company != "" && get(topics.HeaderCompanyID) != o.Company &&
+		!slices.Contains(strings.Split(get(topics.HeaderCompanyIDs), ","), o.Company) {
 		return false
 	}
 	return true
@@ -79,7 +81,7 @@ func Tail(ctx context.Context, opts TailOptions, out io.Writer) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	msgs := make(chan kafka.Message)
+	msgs := make(chan kafkago.Message)
 	errs := make(chan error, 1)
 	started := 0
 	for _, t := range opts.Topics {
@@ -88,13 +90,13 @@ func Tail(ctx context.Context, opts TailOptions, out io.Writer) error {
 			return fmt.Errorf("topic %s does not exist", t)
 		}
 		for p := range n {
-			r := kafka.NewReader(kafka.ReaderConfig{
+			r := kafkago.NewReader(kafkago.ReaderConfig{
 				Brokers: opts.Kafka.Brokers, Topic: t, Partition: p, Dialer: dialer,
 				MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 200 * time.Millisecond,
 			})
-			start := kafka.LastOffset
+			start := kafkago.LastOffset
 			if opts.FromBeginning {
-				start = kafka.FirstOffset
+				start = kafkago.FirstOffset
 			}
 			if err := r.SetOffset(start); err != nil {
 				r.Close()

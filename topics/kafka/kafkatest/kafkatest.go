@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // EnvBrokers names the broker that integration tests use.
@@ -28,20 +29,20 @@ func Real() bool { return os.Getenv(EnvBrokers) != "" }
 
 // Kafka returns the connection settings of the test broker, starting an
 // in-process broker for this test when none is configured.
-func Kafka(t testing.TB) topics.KafkaConfig {
+func Kafka(t testing.TB) kafka.Config {
 	t.Helper()
 	if v := os.Getenv(EnvBrokers); v != "" {
-		return topics.KafkaConfig{Brokers: strings.Split(v, ",")}
+		return kafka.Config{Brokers: strings.Split(v, ",")}
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s is not set: under CI=true integration tests need a real Kafka broker (start one with deploy/local/kafka.sh start)", EnvBrokers)
 	}
-	b, err := topics.StartDevBroker("127.0.0.1:0")
+	b, err := kafka.StartDevBroker("127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("start in-process broker: %v", err)
 	}
 	t.Cleanup(b.Close)
-	return topics.KafkaConfig{Brokers: []string{b.Addr()}}
+	return kafka.Config{Brokers: []string{b.Addr()}}
 }
 
 // Naming returns a topic prefix unique to this test, so tests sharing a
@@ -54,15 +55,15 @@ func Naming(t testing.TB) topics.Naming {
 
 // CreateTopics creates every bridge topic under n with the given partitions
 // and fails the test on any error.
-func CreateTopics(t testing.TB, kc topics.KafkaConfig, n topics.Naming, partitions int) {
+func CreateTopics(t testing.TB, kc kafka.Config, n topics.Naming, partitions int) {
 	t.Helper()
-	admin, err := topics.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := admin.Create(ctx, n.All(), topics.TopicSpec{Partitions: partitions, ReplicationFactor: 1, Compacted: n.Compacted()}); err != nil {
+	if _, err := admin.Create(ctx, n.All(), kafka.TopicSpec{Partitions: partitions, ReplicationFactor: 1, Compacted: n.Compacted()}); err != nil {
 		t.Fatalf("create topics: %v", err)
 	}
 	// A new partition answers "not leader" until the broker has created its
@@ -88,7 +89,7 @@ func CreateTopics(t testing.TB, kc topics.KafkaConfig, n topics.Naming, partitio
 
 // answering returns nil once every partition of every topic answers its
 // offsets from its leader.
-func answering(ctx context.Context, kc topics.KafkaConfig, names []string) error {
+func answering(ctx context.Context, kc kafka.Config, names []string) error {
 	for _, topic := range names {
 		if _, err := offsets(ctx, kc, topic); err != nil {
 			return err
@@ -100,8 +101,8 @@ func answering(ctx context.Context, kc topics.KafkaConfig, names []string) error
 type span struct{ partition, first, last int64 }
 
 // offsets returns the first and end offsets of every partition of topic.
-func offsets(ctx context.Context, kc topics.KafkaConfig, topic string) ([]span, error) {
-	conn, err := kafka.DialContext(ctx, "tcp", kc.Brokers[0])
+func offsets(ctx context.Context, kc kafka.Config, topic string) ([]span, error) {
+	conn, err := kafkago.DialContext(ctx, "tcp", kc.Brokers[0])
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", kc.Brokers[0], err)
 	}
@@ -112,7 +113,7 @@ func offsets(ctx context.Context, kc topics.KafkaConfig, topic string) ([]span, 
 	}
 	out := make([]span, 0, len(parts))
 	for _, p := range parts {
-		pc, err := kafka.DialLeader(ctx, "tcp", kc.Brokers[0], topic, p.ID)
+		pc, err := kafkago.DialLeader(ctx, "tcp", kc.Brokers[0], topic, p.ID)
 		if err != nil {
 			return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, p.ID, err)
 		}
@@ -129,7 +130,7 @@ func offsets(ctx context.Context, kc topics.KafkaConfig, topic string) ([]span, 
 // ReadAll reads every record of topic, from the start of each partition to
 // the end offsets seen when it is called, and returns them ordered by
 // partition and offset. Records acknowledged before the call are all there.
-func ReadAll(t testing.TB, kc topics.KafkaConfig, topic string, timeout time.Duration) []kafka.Message {
+func ReadAll(t testing.TB, kc kafka.Config, topic string, timeout time.Duration) []kafkago.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -144,12 +145,12 @@ func ReadAll(t testing.TB, kc topics.KafkaConfig, topic string, timeout time.Dur
 		}
 		time.Sleep(50 * time.Millisecond) // a partition not answering yet: poll
 	}
-	var out []kafka.Message
+	var out []kafkago.Message
 	for _, sp := range spans {
 		if sp.last == sp.first {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: int(sp.partition), MaxWait: 100 * time.Millisecond})
+		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: int(sp.partition), MaxWait: 100 * time.Millisecond})
 		if err := r.SetOffset(sp.first); err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +174,7 @@ func ReadAll(t testing.TB, kc topics.KafkaConfig, topic string, timeout time.Dur
 }
 
 // Header returns the value of the header named key.
-func Header(m kafka.Message, key string) string {
+func Header(m kafkago.Message, key string) string {
 	for _, h := range m.Headers {
 		if h.Key == key {
 			return string(h.Value)

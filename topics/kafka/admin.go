@@ -1,4 +1,4 @@
-package topics
+package kafka
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 )
 
 // TopicSpec is how topics are created.
@@ -39,12 +39,12 @@ type TopicState struct {
 
 // Admin creates and inspects the bridge's topics.
 type Admin struct {
-	c   *kafka.Client
-	cfg KafkaConfig
+	c   *kafkago.Client
+	cfg Config
 }
 
 // NewAdmin builds an Admin; it connects lazily.
-func NewAdmin(cfg KafkaConfig) (*Admin, error) {
+func NewAdmin(cfg Config) (*Admin, error) {
 	c, err := cfg.client()
 	if err != nil {
 		return nil, err
@@ -59,14 +59,14 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 	if spec.Partitions <= 0 || spec.ReplicationFactor <= 0 {
 		return nil, fmt.Errorf("topic partitions (%d) and replication factor (%d) must be positive", spec.Partitions, spec.ReplicationFactor)
 	}
-	req := &kafka.CreateTopicsRequest{}
+	req := &kafkago.CreateTopicsRequest{}
 	for _, n := range names {
-		tc := kafka.TopicConfig{Topic: n, NumPartitions: spec.Partitions, ReplicationFactor: spec.ReplicationFactor}
+		tc := kafkago.TopicConfig{Topic: n, NumPartitions: spec.Partitions, ReplicationFactor: spec.ReplicationFactor}
 		if spec.MaxMessageBytes > 0 {
-			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.FormatInt(spec.MaxMessageBytes, 10)})
+			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.FormatInt(spec.MaxMessageBytes, 10)})
 		}
 		if slices.Contains(spec.Compacted, n) {
-			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
+			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
 		}
 		req.Topics = append(req.Topics, tc)
 	}
@@ -83,7 +83,7 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 	for _, n := range names {
 		st := TopicState{Topic: n, Partitions: existing[n], Status: "created"}
 		if e := resp.Errors[n]; e != nil {
-			if !errors.Is(e, kafka.TopicAlreadyExists) {
+			if !errors.Is(e, kafkago.TopicAlreadyExists) {
 				failed = append(failed, fmt.Sprintf("%s: %v", n, e))
 				continue
 			}
@@ -116,8 +116,8 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 
 // cleanupPolicy reads a topic's cleanup.policy.
 func (a *Admin) cleanupPolicy(ctx context.Context, topic string) (string, error) {
-	resp, err := a.c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{
-		{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"cleanup.policy"}},
+	resp, err := a.c.DescribeConfigs(ctx, &kafkago.DescribeConfigsRequest{Resources: []kafkago.DescribeConfigRequestResource{
+		{ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"cleanup.policy"}},
 	}})
 	if err != nil {
 		return "", fmt.Errorf("describe configs: %w", err)
@@ -137,7 +137,7 @@ func (a *Admin) cleanupPolicy(ctx context.Context, topic string) (string, error)
 
 // Partitions returns the partition count of each named topic that exists.
 func (a *Admin) Partitions(ctx context.Context, names []string) (map[string]int, error) {
-	md, err := a.c.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	md, err := a.c.Metadata(ctx, &kafkago.MetadataRequest{Topics: names})
 	if err != nil {
 		return nil, fmt.Errorf("read topic metadata: %w", err)
 	}
@@ -164,8 +164,8 @@ func (a *Admin) Check(ctx context.Context, names []string) error {
 	}
 	t.MetadataTopics = names
 	defer t.CloseIdleConnections() // also ends the transport's background refresh
-	c := &kafka.Client{Addr: a.c.Addr, Timeout: a.c.Timeout, Transport: t}
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	c := &kafkago.Client{Addr: a.c.Addr, Timeout: a.c.Timeout, Transport: t}
+	md, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: names})
 	if err != nil {
 		return fmt.Errorf("kafka metadata request failed: %w", err)
 	}

@@ -1,0 +1,28 @@
+package bridge_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestBridgeKnowsNoKafkaClient keeps bridge on the HTTP side: it reaches
+// Kafka only through the interfaces it owns (Publisher, Index), never
+// through a Kafka client or the Kafka plumbing package.
+func TestBridgeKnowsNoKafkaClient(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !strings.Contains(string(out), "labstack/echo") {
+		t.Fatalf("go list -deps does not list echo; the listing is wrong: %q", deps)
+	}
+	for _, d := range deps {
+		for _, f := range []string{"segmentio/kafka-go", "twmb/franz-go", "webhook-bridge/topics/kafka", "webhook-bridge/cmd"} {
+			if strings.Contains(d, f) {
+				t.Errorf("bridge depends on %s", d)
+			}
+		}
+	}
+}

@@ -1,0 +1,501 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
+)
+
+// IndexConfig configures an Index. Zero values take the documented defaults.
+type IndexConfig struct {
+	Kafka Config
+	// Topic is the company-index topic (Naming.Index).
+	Topic string
+	// CatchUpTimeout bounds how long Ready waits for the start-up catch-up:
+	// after it, Ready reports nil with the index still filling (default 2 m;
+	// negative: no bound).
+	CatchUpTimeout time.Duration
+}
+
+// DefaultIndexCatchUpTimeout is IndexConfig.CatchUpTimeout's default.
+const DefaultIndexCatchUpTimeout = 2 * time.Minute
+
+// Index is the company index held in memory: it implements CompanyIndex,
+// is safe for concurrent use, and is filled by Run from the index topic.
+//
+// Memory: a canonical lower-case UUID of a catalog resource is held as 16
+// bytes in a map per resource, other keys as strings; each company id is held
+// once (interned) and entries refer to it by a 32-bit number.
+type Index struct {
+	cfg IndexConfig
+	log zerolog.Logger
+
+	mu        sync.RWMutex
+	byUUID    []map[[16]byte]uint32 // per Catalog position
+	byKey     map[string]uint32     // every other key, "<name>:<uuid>"
+	companies []string              // company ids by number; "" when free
+	refs      []uint32              // entries per company number
+	numbers   map[string]uint32     // company id → number
+	free      []uint32              // free company numbers
+
+	status     atomic.Pointer[indexStatus]
+	started    atomic.Int64 // unix nanos when Run started
+	read       atomic.Int64 // records read since Run started
+	caughtUp   chan struct{}
+	caughtOnce sync.Once
+}
+
+// indexStatus is the catch-up state as Ready reports it.
+type indexStatus struct {
+	err    error // setting up the readers failed (retrying)
+	target int64 // records between first and end offsets at start (an upper bound)
+}
+
+// catalogPos maps a topic name to its Catalog position.
+var catalogPos = func() map[string]uint8 {
+	if len(topics.Catalog) > 255 {
+		panic("topics: the index numbers catalog resources with a byte")
+	}
+	m := make(map[string]uint8, len(topics.Catalog))
+	for i, r := range topics.Catalog {
+		m[r.Name] = uint8(i)
+	}
+	return m
+}()
+
+// NewIndex builds an empty index; Run fills it.
+func NewIndex(cfg IndexConfig, log zerolog.Logger) (*Index, error) {
+	if cfg.Topic == "" {
+		return nil, errors.New("company index: no topic")
+	}
+	if cfg.CatchUpTimeout == 0 {
+		cfg.CatchUpTimeout = DefaultIndexCatchUpTimeout
+	}
+	x := newIndex()
+	x.cfg = cfg
+	x.log = log.With().Str("component", "company-index").Logger()
+	return x, nil
+}
+
+func newIndex() *Index {
+	x := &Index{
+		byUUID:   make([]map[[16]byte]uint32, len(topics.Catalog)),
+		byKey:    make(map[string]uint32),
+		numbers:  make(map[string]uint32),
+		caughtUp: make(chan struct{}),
+	}
+	for i := range x.byUUID {
+		x.byUUID[i] = make(map[[16]byte]uint32)
+	}
+	return x
+}
+
+// Company returns the company of the entity name:resourceUUID, if known.
+func (x *Index) Company(name, resourceUUID string) (string, bool) {
+	pos, canon := catalogPos[name]
+	var id [16]byte
+	if canon {
+		id, canon = parseUUID(resourceUUID)
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var (
+		num uint32
+		ok  bool
+	)
+	if canon {
+		num, ok = x.byUUID[pos][id]
+	} else {
+		var buf [128]byte // m[string(b)] does not allocate
+		key := append(append(append(buf[:0], name...), ':'), resourceUUID...)
+		num, ok = x.byKey[string(key)]
+	}
+	if !ok {
+		return "", false
+	}
+	return x.companies[num], true
+}
+
+// Len returns the number of entities in the index.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n := len(x.byKey)
+	for _, m := range x.byUUID {
+		n += len(m)
+	}
+	return n
+}
+
+// Learn applies a company-index record this process had acknowledged, so
+// that the next lookup sees it before the record is read back from the
+// topic. Records of other topics are ignored.
+func (x *Index) Learn(rec topics.Record) {
+	if rec.Topic == x.cfg.Topic {
+		x.apply(rec.Key, rec.Value)
+	}
+}
+
+// apply sets key to company value, or deletes it when value is empty.
+func (x *Index) apply(key, value []byte) {
+	i := bytes.IndexByte(key, ':')
+	if i <= 0 || i == len(key)-1 {
+		return // not an index key: nothing to look it up by
+	}
+	pos, canon := catalogPos[string(key[:i])]
+	var id [16]byte
+	if canon {
+		id, canon = parseUUID(key[i+1:])
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var (
+		old uint32
+		had bool
+	)
+	if canon {
+		old, had = x.byUUID[pos][id]
+	} else {
+		old, had = x.byKey[string(key)]
+	}
+	if len(value) == 0 {
+		if !had {
+			return
+		}
+		if canon {
+			delete(x.byUUID[pos], id)
+		} else {
+			delete(x.byKey, string(key))
+		}
+		x.release(old)
+		return
+	}
+	if had && x.companies[old] == string(value) {
+		return
+	}
+	num := x.intern(value)
+	if canon {
+		x.byUUID[pos][id] = num
+	} else {
+		x.byKey[string(key)] = num
+	}
+	if had {
+		x.release(old)
+	}
+}
+
+// intern returns the number of company c, adding a reference.
+func (x *Index) intern(c []byte) uint32 {
+	if num, ok := x.numbers[string(c)]; ok {
+		x.refs[num]++
+		return num
+	}
+	s := string(c)
+	var num uint32
+	if n := len(x.free); n > 0 {
+		num = x.free[n-1]
+		x.free = x.free[:n-1]
+		x.companies[num], x.refs[num] = s, 1
+	} else {
+		num = uint32(len(x.companies))
+		x.companies = append(x.companies, s)
+		x.refs = append(x.refs, 1)
+	}
+	x.numbers[s] = num
+	return num
+}
+
+// release drops a reference to company number num, freeing it at zero.
+func (x *Index) release(num uint32) {
+	if x.refs[num]--; x.refs[num] > 0 {
+		return
+	}
+	delete(x.numbers, x.companies[num])
+	x.companies[num] = ""
+	x.free = append(x.free, num)
+}
+
+// parseUUID reads a canonical lower-case UUID (8-4-4-4-12 hex digits). Any
+// other spelling is not canonical and is kept as a string, so that lookups
+// match exactly what was written.
+func parseUUID[T string | []byte](s T) (id [16]byte, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return id, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if s[i] == '-' {
+			i++
+			continue
+		}
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
+			return id, false
+		}
+		id[j] = hi<<4 | lo
+		i, j = i+2, j+1
+	}
+	return id, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// Ready returns nil once the index has read every record that was in the
+// topic when Run started, or once CatchUpTimeout has passed since then;
+// before, an error that says how far it got.
+func (x *Index) Ready() error {
+	select {
+	case <-x.caughtUp:
+		return nil
+	default:
+	}
+	startNanos := x.started.Load()
+	if startNanos == 0 {
+		return errors.New("company index not started")
+	}
+	waited := time.Since(time.Unix(0, startNanos))
+	if x.cfg.CatchUpTimeout > 0 && waited >= x.cfg.CatchUpTimeout {
+		return nil
+	}
+	bound := "no bound"
+	if x.cfg.CatchUpTimeout > 0 {
+		bound = "ready regardless after " + x.cfg.CatchUpTimeout.String()
+	}
+	st := x.status.Load()
+	if st == nil || st.err != nil {
+		cause := "looking up its partitions"
+		if st != nil {
+			cause = st.err.Error()
+		}
+		return fmt.Errorf("company index %s not readable after %s (%s): %s", x.cfg.Topic, waited.Round(time.Millisecond), bound, cause)
+	}
+	return fmt.Errorf("company index catching up: read %d of at most %d records in %s (%s)",
+		x.read.Load(), st.target, waited.Round(time.Millisecond), bound)
+}
+
+// CaughtUp is closed once the index has read every record that was in the
+// topic when Run started (whatever CatchUpTimeout says).
+func (x *Index) CaughtUp() <-chan struct{} { return x.caughtUp }
+
+// WaitCaughtUp blocks until the index caught up or ctx ends.
+func (x *Index) WaitCaughtUp(ctx context.Context) error {
+	select {
+	case <-x.caughtUp:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("company index did not catch up: %w (%v)", ctx.Err(), x.Ready())
+	}
+}
+
+func (x *Index) markCaughtUp(since time.Time) {
+	x.caughtOnce.Do(func() {
+		close(x.caughtUp)
+		x.log.Info().Int("entries", x.Len()).Int64("records", x.read.Load()).
+			Dur("took", time.Since(since)).Msg("company index caught up")
+	})
+}
+
+// Run reads the index topic from the beginning of every partition into
+// memory and keeps following it until ctx ends; call it once. It retries
+// while the topic cannot be read (Ready says why), and returns nil when ctx
+// ends.
+func (x *Index) Run(ctx context.Context) error {
+	start := time.Now()
+	x.started.Store(start.UnixNano())
+	if x.cfg.CatchUpTimeout > 0 {
+		t := time.AfterFunc(x.cfg.CatchUpTimeout, func() {
+			select {
+			case <-x.caughtUp:
+			default:
+				x.log.Warn().Dur("timeout", x.cfg.CatchUpTimeout).Int64("records", x.read.Load()).
+					Msg("company index did not catch up in time; ready with a partial index (REMOVED events of entities not read yet are keyed by their own uuid)")
+			}
+		})
+		defer t.Stop()
+	}
+	var (
+		spans []partitionSpan
+		err   error
+	)
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		if spans, err = x.offsets(ctx); err == nil {
+			break
+		}
+		x.status.Store(&indexStatus{err: err})
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+	dialer, err := x.cfg.Kafka.dialer()
+	if err != nil {
+		return err
+	}
+	var (
+		target  int64
+		pending atomic.Int64
+	)
+	for _, sp := range spans {
+		target += sp.end - sp.first
+		if sp.end > sp.first {
+			pending.Add(1)
+		}
+	}
+	x.status.Store(&indexStatus{target: target})
+	if pending.Load() == 0 {
+		x.markCaughtUp(start)
+	}
+	readers := make([]*kafkago.Reader, len(spans))
+	for i, sp := range spans {
+		readers[i] = kafkago.NewReader(kafkago.ReaderConfig{
+			Brokers: x.cfg.Kafka.Brokers, Topic: x.cfg.Topic, Partition: sp.partition, Dialer: dialer,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 1000,
+			ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) { x.log.Warn().Msgf(msg, args...) }),
+		})
+		// A reader without a group starts at the first offset; say so.
+		_ = readers[i].SetOffset(kafkago.FirstOffset)
+	}
+	var wg sync.WaitGroup
+	for i, sp := range spans {
+		r := readers[i]
+		wg.Go(func() {
+			defer r.Close()
+			done := sp.end <= sp.first
+			for {
+				m, err := r.ReadMessage(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					x.log.Warn().Err(err).Int("partition", sp.partition).Msg("reading the company index")
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(time.Second):
+					}
+					continue
+				}
+				x.apply(m.Key, m.Value)
+				x.read.Add(1)
+				// The record at end-1 is there to be read: compaction never
+				// touches the active segment, which holds the last record.
+				if !done && m.Offset+1 >= sp.end {
+					done = true
+					if pending.Add(-1) == 0 {
+						x.markCaughtUp(start)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// partitionSpan is one partition's first and end offsets.
+type partitionSpan struct {
+	partition  int
+	first, end int64
+}
+
+// offsets returns the first and end offset of every partition of the index
+// topic, as of now.
+func (x *Index) offsets(ctx context.Context) ([]partitionSpan, error) {
+	c, err := x.cfg.Kafka.client()
+	if err != nil {
+		return nil, err
+	}
+	return topicOffsets(ctx, c, x.cfg.Topic)
+}
+
+// topicOffsets returns the first and end offset of every partition of topic.
+func topicOffsets(ctx context.Context, c *kafkago.Client, topic string) ([]partitionSpan, error) {
+	md, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("read metadata of %s: %w", topic, err)
+	}
+	if len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) == 0 {
+		var cause error = errors.New("no partitions")
+		if len(md.Topics) == 1 && md.Topics[0].Error != nil {
+			cause = md.Topics[0].Error
+		}
+		return nil, fmt.Errorf("topic %s: %w", topic, cause)
+	}
+	parts := make([]int, len(md.Topics[0].Partitions))
+	for i, p := range md.Topics[0].Partitions {
+		parts[i] = p.ID
+	}
+	first, err := listOffsets(ctx, c, topic, parts, kafkago.FirstOffset)
+	if err != nil {
+		return nil, err
+	}
+	end, err := listOffsets(ctx, c, topic, parts, kafkago.LastOffset)
+	if err != nil {
+		return nil, err
+	}
+	var out []partitionSpan
+	for _, p := range parts {
+		f, ok1 := first[p]
+		e, ok2 := end[p]
+		if ok1 && ok2 {
+			out = append(out, partitionSpan{partition: p, first: f, end: e})
+		}
+	}
+	if len(out) != len(md.Topics[0].Partitions) {
+		return nil, fmt.Errorf("offsets of %s: %d of %d partitions answered", topic, len(out), len(md.Topics[0].Partitions))
+	}
+	return out, nil
+}
+
+// listOffsets asks for one kind of offset of every partition: the first
+// (kafkago.FirstOffset), the end (kafkago.LastOffset), or the first at or after a
+// time (milliseconds; -1 when there is none). One kind per request, because
+// kafka-go sorts answers by the timestamp the broker echoes, and Kafka echoes
+// -1 for both the first and the end offset.
+func listOffsets(ctx context.Context, c *kafkago.Client, topic string, parts []int, ts int64) (map[int]int64, error) {
+	req := make([]kafkago.OffsetRequest, len(parts))
+	for i, p := range parts {
+		req[i] = kafkago.OffsetRequest{Partition: p, Timestamp: ts}
+	}
+	resp, err := c.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{topic: req}})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+	}
+	out := make(map[int]int64, len(parts))
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		switch ts {
+		case kafkago.FirstOffset, kafkago.LastOffset:
+			// The field the request did not name keeps its initial value
+			// (0 or -1), below the answer, which is in one of the two.
+			out[po.Partition] = max(po.FirstOffset, po.LastOffset)
+		default:
+			out[po.Partition] = -1
+			for off := range po.Offsets {
+				out[po.Partition] = off
+			}
+		}
+	}
+	return out, nil
+}
