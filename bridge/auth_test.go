@@ -157,7 +157,7 @@ func newAuthBridge(t *testing.T, cfg bridge.AuthConfig, logs *authLogs) *authBri
 	if a != nil {
 		opts.Auth = a
 	}
-	b.srv = bridge.NewServer(b.pub, opts, zerolog.New(logs))
+	b.srv = bridge.NewServer(b.pub, testOptions(opts), zerolog.New(logs))
 	return b
 }
 
@@ -308,14 +308,14 @@ func (b *authBridge) authFailures(t *testing.T) map[string]float64 {
 }
 
 func TestAuthFailureSeriesStartAtZero(t *testing.T) {
-	srv := bridge.NewServer(&pubSpy{}, bridge.Options{}, zerolog.Nop())
+	srv := bridge.NewServer(&pubSpy{}, testOptions(bridge.Options{}), zerolog.Nop())
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	for _, series := range []string{
 		`webhook_bridge_auth_failures_total{reason="invalid_token"} 0`,
 		`webhook_bridge_auth_failures_total{reason="expired_token"} 0`,
 		`webhook_bridge_quarantined_total{reason="unknown_resource"} 0`,
-		`webhook_bridge_publish_errors_total{topic="deadletter"} 0`,
+		`webhook_bridge_publish_errors_total{topic="` + testPrefix + `deadletter"} 0`,
 	} {
 		if !strings.Contains(rec.Body.String(), series+"\n") {
 			t.Errorf("/metrics lacks %s before any event", series)

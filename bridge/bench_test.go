@@ -92,7 +92,7 @@ func benchHandler(b *testing.B, name string, parallel bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := bridge.NewServer(benchPublisher{}, bridge.Options{Naming: topics.Naming{Prefix: testPrefix}, Auth: auth},
+	srv := bridge.NewServer(benchPublisher{}, testOptions(bridge.Options{Naming: topics.Naming{Prefix: testPrefix}, Auth: auth}),
 		zerolog.New(io.Discard).With().Timestamp().Logger())
 	tmpl := benchSample(b, name)
 	tail := uuidTail(tmpl)

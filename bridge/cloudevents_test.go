@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -37,7 +38,8 @@ func (p *ceCapture) Publish(_ context.Context, recs ...topics.Record) error {
 func cePost(t *testing.T, body []byte) topics.Record {
 	t.Helper()
 	pub := &ceCapture{}
-	srv := NewServer(pub, Options{Naming: topics.Naming{Prefix: "appdirect."}}, zerolog.Nop())
+	srv := NewServer(pub, Options{Naming: topics.Naming{Prefix: "appdirect."}, MaxBodyBytes: 1 << 20, PublishTimeout: 10 * time.Second,
+		RetryAfter: 5 * time.Second, MaxInFlight: 1000}, zerolog.Nop())
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/webhooks", bytes.NewReader(body)))
 	if rec.Code != http.StatusAccepted {

@@ -35,12 +35,12 @@ func startIndexed(t *testing.T, kc kafka.Config, n topics.Naming) *indexedBridge
 	done := make(chan struct{})
 	go func() { defer close(done); _ = x.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc}, zerolog.Nop())
+	w, err := kafka.NewWriter(kafkatest.Writer(kc), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	srv := bridge.NewServer(w, bridge.Options{Naming: n, Index: x, Ready: x.Ready}, zerolog.Nop())
+	srv := bridge.NewServer(w, testOptions(bridge.Options{Naming: n, Index: x, Ready: x.Ready}), zerolog.Nop())
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -30,12 +30,14 @@ type liveBridge struct {
 
 func startLive(t *testing.T, kc kafka.Config, n topics.Naming, publishTimeout time.Duration) *liveBridge {
 	t.Helper()
-	w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc, WriteTimeout: publishTimeout}, zerolog.Nop())
+	wc := kafkatest.Writer(kc)
+	wc.WriteTimeout = publishTimeout
+	w, err := kafka.NewWriter(wc, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	srv := bridge.NewServer(w, bridge.Options{Naming: n, PublishTimeout: publishTimeout}, zerolog.Nop())
+	srv := bridge.NewServer(w, testOptions(bridge.Options{Naming: n, PublishTimeout: publishTimeout}), zerolog.Nop())
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	return &liveBridge{url: hs.URL, kc: kc, naming: n}
@@ -259,7 +261,7 @@ func TestIntegrationMissingTopicIs503AndNotReady(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second+5*time.Second {
 		t.Errorf("503 took %s, more than the publish timeout allows", d)
 	}
-	admin, err := kafka.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

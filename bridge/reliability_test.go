@@ -65,7 +65,7 @@ const orderEvent = `{"uuid":"evt-%d","timestamp":1718035200123,"resource":{"type
 func TestRedeliveryOfAnAcknowledgedEventWritesOneRecord(t *testing.T) {
 	pub := &gatePublisher{gate: make(chan struct{})}
 	close(pub.gate)
-	srv := bridge.NewServer(pub, bridge.Options{Naming: topics.Naming{Prefix: "a."}}, zerolog.Nop())
+	srv := bridge.NewServer(pub, testOptions(bridge.Options{Naming: topics.Naming{Prefix: "a."}}), zerolog.Nop())
 	body := fmt.Sprintf(orderEvent, 1)
 	// The marketplace's 11 planned attempts of one event, all arriving.
 	for i := range 11 {
@@ -90,7 +90,7 @@ func TestRedeliveryAfterAFailureIsPublishedAgain(t *testing.T) {
 	pub := &gatePublisher{gate: make(chan struct{})}
 	close(pub.gate)
 	pub.fail.Store(true)
-	srv := bridge.NewServer(pub, bridge.Options{Naming: topics.Naming{Prefix: "a."}}, zerolog.Nop())
+	srv := bridge.NewServer(pub, testOptions(bridge.Options{Naming: topics.Naming{Prefix: "a."}}), zerolog.Nop())
 	body := fmt.Sprintf(orderEvent, 1)
 	if status, _ := serve(srv, body); status != http.StatusServiceUnavailable {
 		t.Fatalf("failed publish: %d, want 503", status)
@@ -106,7 +106,7 @@ func TestRedeliveryAfterAFailureIsPublishedAgain(t *testing.T) {
 
 func TestConcurrentDeliveriesOfOneEventWriteOneRecord(t *testing.T) {
 	pub := &gatePublisher{gate: make(chan struct{})}
-	srv := bridge.NewServer(pub, bridge.Options{Naming: topics.Naming{Prefix: "a."}}, zerolog.Nop())
+	srv := bridge.NewServer(pub, testOptions(bridge.Options{Naming: topics.Naming{Prefix: "a."}}), zerolog.Nop())
 	body := fmt.Sprintf(orderEvent, 7)
 	var wg sync.WaitGroup
 	statuses := make(chan int, 5)
@@ -141,7 +141,7 @@ func TestConcurrentDeliveriesOfOneEventWriteOneRecord(t *testing.T) {
 func TestDedupOffPublishesEveryDelivery(t *testing.T) {
 	pub := &gatePublisher{gate: make(chan struct{})}
 	close(pub.gate)
-	srv := bridge.NewServer(pub, bridge.Options{Naming: topics.Naming{Prefix: "a."}, DedupTTL: -1}, zerolog.Nop())
+	srv := bridge.NewServer(pub, testOptions(bridge.Options{Naming: topics.Naming{Prefix: "a."}, DedupTTL: -1}), zerolog.Nop())
 	for range 3 {
 		serve(srv, fmt.Sprintf(orderEvent, 1))
 	}
@@ -153,7 +153,7 @@ func TestDedupOffPublishesEveryDelivery(t *testing.T) {
 func TestMaxInFlightRefusesAtOnce(t *testing.T) {
 	pub := &gatePublisher{gate: make(chan struct{})}
 	const limit = 4
-	srv := bridge.NewServer(pub, bridge.Options{Naming: topics.Naming{Prefix: "a."}, MaxInFlight: limit, PublishTimeout: 30 * time.Second}, zerolog.Nop())
+	srv := bridge.NewServer(pub, testOptions(bridge.Options{Naming: topics.Naming{Prefix: "a."}, MaxInFlight: limit, PublishTimeout: 30 * time.Second}), zerolog.Nop())
 	var wg sync.WaitGroup
 	for i := range limit {
 		wg.Add(1)

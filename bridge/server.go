@@ -28,16 +28,18 @@ type Authenticator interface {
 	Challenge() string
 }
 
-// Options configure a Server. Zero values take the documented defaults.
+// Options configure a Server. There are no defaults here: a zero value
+// means zero (the configuration in cmd/webhook-bridge holds the defaults).
 type Options struct {
 	// Naming gives the Kafka topic names.
 	Naming topics.Naming
-	// MaxBodyBytes is the largest accepted body (default 1 MiB).
+	// MaxBodyBytes is the largest accepted body.
 	MaxBodyBytes int64
-	// PublishTimeout bounds waiting for Kafka's acknowledgement
-	// (default 10 s, well under the marketplace's 30 s).
+	// PublishTimeout bounds a webhook request from its arrival to its
+	// answer, waiting for Kafka's acknowledgement included; keep it well
+	// under the marketplace's 30 s.
 	PublishTimeout time.Duration
-	// RetryAfter is the Retry-After of a 503 (default 5 s).
+	// RetryAfter is the Retry-After of a 503 (at least 1 s is sent).
 	RetryAfter time.Duration
 	// Ready reports whether Kafka and the topics are usable; nil means
 	// always ready.
@@ -45,38 +47,16 @@ type Options struct {
 	// Index finds the company of events whose payload names none; may be nil.
 	Index Index
 	// MaxInFlight caps webhook requests served at once; above it the answer
-	// is 503 at once instead of queueing (default 1000).
+	// is 503 at once instead of queueing.
 	MaxInFlight int
 	// DedupTTL is how long an acknowledged event id is remembered, so that a
-	// redelivery gets 2xx without a second record (default 1 h; negative
-	// turns it off).
+	// redelivery gets 2xx without a second record; 0 turns it off.
 	DedupTTL time.Duration
-	// DedupMaxEntries bounds the remembered ids (default 100000).
+	// DedupMaxEntries bounds the remembered ids; 0 turns dedup off.
 	DedupMaxEntries int
 	// Auth authenticates deliveries; nil accepts every delivery. An *Auth
 	// with OAuth2 on also serves POST /oauth/token.
 	Auth Authenticator
-}
-
-func (o *Options) defaults() {
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 1 << 20
-	}
-	if o.PublishTimeout <= 0 {
-		o.PublishTimeout = 10 * time.Second
-	}
-	if o.RetryAfter <= 0 {
-		o.RetryAfter = 5 * time.Second
-	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 1000
-	}
-	if o.DedupTTL == 0 {
-		o.DedupTTL = time.Hour
-	}
-	if o.DedupMaxEntries <= 0 {
-		o.DedupMaxEntries = 100_000
-	}
 }
 
 // Server is the bridge's HTTP handler.
@@ -93,13 +73,12 @@ type Server struct {
 
 // NewServer builds the HTTP handler. pub receives every record to write.
 func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
-	opts.defaults()
 	s := &Server{e: echo.New(), pub: pub, opts: opts, log: log, metrics: newMetrics()}
 	for _, t := range opts.Naming.All() {
 		s.metrics.published.WithLabelValues(t)
 		s.metrics.publishErrors.WithLabelValues(t)
 	}
-	if opts.DedupTTL > 0 {
+	if opts.DedupTTL > 0 && opts.DedupMaxEntries > 0 {
 		s.dedup = newDedup(opts.DedupTTL, opts.DedupMaxEntries)
 	}
 	s.e.HideBanner, s.e.HidePort = true, true

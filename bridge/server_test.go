@@ -113,12 +113,40 @@ const (
 )
 
 func newTestBridge(opts bridge.Options) *testBridge {
-	if opts.Naming.Prefix == "" {
-		opts.Naming.Prefix = testPrefix
-	}
+	opts = testOptions(opts)
 	tb := &testBridge{pub: &pubSpy{}, log: &logBuf{}}
 	tb.srv = bridge.NewServer(tb.pub, opts, zerolog.New(tb.log))
 	return tb
+}
+
+// testOptions fills the options a test leaves zero with production's
+// values (bridge itself has no defaults); DedupTTL -1 turns dedup off.
+func testOptions(o bridge.Options) bridge.Options {
+	if o.Naming.Prefix == "" {
+		o.Naming.Prefix = testPrefix
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.PublishTimeout == 0 {
+		o.PublishTimeout = 10 * time.Second
+	}
+	if o.RetryAfter == 0 {
+		o.RetryAfter = 5 * time.Second
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = 1000
+	}
+	switch o.DedupTTL {
+	case 0:
+		o.DedupTTL = time.Hour
+	case -1:
+		o.DedupTTL = 0
+	}
+	if o.DedupMaxEntries == 0 {
+		o.DedupMaxEntries = 100_000
+	}
+	return o
 }
 
 // response is what the server answered.

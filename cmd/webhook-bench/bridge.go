@@ -39,10 +39,13 @@ type bridgeConfig struct {
 
 func (c bridgeConfig) writerConfig() kafka.WriterConfig {
 	return kafka.WriterConfig{
-		Kafka: c.kafka, BatchSize: c.batchSize, BatchTimeout: c.batchTimeout,
-		MaxRecordBytes: kafka.DefaultMaxRecordBytes, WriteTimeout: c.publishTimeout,
+		Kafka: c.kafka, BatchSize: c.batchSize, MaxRecordBytes: maxRecordBytes, WriteTimeout: c.publishTimeout,
+		MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond,
 	}
 }
+
+// maxRecordBytes is the record limit of the topics the benchmark creates.
+const maxRecordBytes = 1<<20 + 64<<10
 
 // runningBridge is a bridge under test.
 type runningBridge struct {
@@ -83,6 +86,7 @@ func startBridge(c bridgeConfig, pprofAddr string) (*runningBridge, error) {
 	}
 	srv := bridge.NewServer(w, bridge.Options{
 		Naming: c.naming, PublishTimeout: c.publishTimeout, MaxInFlight: c.maxInFlight, Auth: auth,
+		MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second, DedupTTL: time.Hour, DedupMaxEntries: 100_000,
 	}, log)
 	srv.Metrics().WatchWriter(func() bridge.WriterStats {
 		s := w.Stats()

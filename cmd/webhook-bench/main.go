@@ -332,7 +332,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	kc := kafka.Config{Brokers: c.brokers}
+	kc := kafka.Config{Brokers: c.brokers, DialTimeout: 5 * time.Second}
 	bc := bridgeConfig{
 		kafka: kc, token: c.token, batchSize: c.batchSize, batchTimeout: c.batchTimeout,
 		publishTimeout: c.publishTO, maxInFlight: c.maxInFlight, logFile: c.bridgeLog,
@@ -363,7 +363,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		names = append(names, bc.naming.Topic(r.Name))
 	}
 	names = append(names, bc.naming.Quarantine())
-	admin, err := kafka.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc, 10*time.Second)
 	if err != nil {
 		return err
 	}
@@ -372,7 +372,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if c.url == "" {
 		progress("creating %d topics %s* with %d partitions on %s", len(names), bc.naming.Prefix, c.partitions, strings.Join(c.brokers, ","))
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		_, err := admin.Create(cctx, names, kafka.TopicSpec{Partitions: c.partitions, ReplicationFactor: 1, MaxMessageBytes: kafka.DefaultMaxRecordBytes})
+		_, err := admin.Create(cctx, names, kafka.TopicSpec{Partitions: c.partitions, ReplicationFactor: 1, MaxMessageBytes: maxRecordBytes})
 		cancel()
 		if err != nil {
 			return err

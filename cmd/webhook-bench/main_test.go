@@ -255,7 +255,7 @@ func benchTopics(t *testing.T, kc kafka.Config) (topics.Naming, *kafkago.Client,
 		names = append(names, n.Topic(r.Name))
 	}
 	names = append(names, n.Quarantine())
-	admin, err := kafka.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestVerifyCatchesLossDuplicatesAndWrongRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc}, zerolog.Nop())
+	w, err := kafka.NewWriter(kafkatest.Writer(kc), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

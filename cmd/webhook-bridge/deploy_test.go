@@ -1297,7 +1297,9 @@ func newDeployBridge(t *testing.T, pub bridge.Publisher) *bridge.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bridge.NewServer(pub, bridge.Options{Naming: topics.Naming{Prefix: "appdirect."}, PublishTimeout: time.Second, Auth: auth}, zerolog.Nop())
+	opts := defaultConfig(t).serverOptions()
+	opts.PublishTimeout, opts.Auth = time.Second, auth
+	return bridge.NewServer(pub, opts, zerolog.Nop())
 }
 
 // scrapeFamilies serves the requests a running bridge sees, so that every

@@ -35,7 +35,7 @@ func dev(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	admin, err := kafka.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc, cfg.KafkaAdminTimeout)
 	if err != nil {
 		return err
 	}

@@ -166,7 +166,7 @@ func (b *faultBroker) stop(t *testing.T) {
 
 // kafka is how clients reach the broker: its advertised address.
 func (b *faultBroker) kafka() kafka.Config {
-	return kafka.Config{Brokers: []string{"127.0.0.1:" + strconv.Itoa(b.advPort)}}
+	return kafka.Config{Brokers: []string{"127.0.0.1:" + strconv.Itoa(b.advPort)}, DialTimeout: 5 * time.Second}
 }
 
 // ---------------------------------------------------------------- the bridge

@@ -26,7 +26,7 @@ const importBatch = 5000
 // loadIndex checks that topics exist, then reads the company index into
 // memory and keeps following it until stop is called.
 func loadIndex(ctx context.Context, cfg Config, kc kafka.Config, log zerolog.Logger, topicNames []string) (*kafka.Index, func(), error) {
-	admin, err := kafka.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc, cfg.KafkaAdminTimeout)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -34,7 +34,7 @@ func loadIndex(ctx context.Context, cfg Config, kc kafka.Config, log zerolog.Log
 		return nil, nil, err
 	}
 	ic := cfg.index(kc)
-	ic.CatchUpTimeout = -1
+	ic.CatchUpTimeout = 0 // no bound: this command waits below
 	x, err := kafka.NewIndex(ic, log)
 	if err != nil {
 		return nil, nil, err

@@ -71,7 +71,7 @@ func TestServeKeysRemovedEventsByTheCompanyIndex(t *testing.T) {
 	n := kafkatest.Naming(t)
 	useBroker(t, kc, n)
 	// Every topic but the index: not ready, and /readyz says why.
-	admin, err := kafka.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestReplayPublishesWhatNowPassesOnce(t *testing.T) {
 	added := subscriptionBody("e-added", "ADDED", sub, company)
 	removed := subscriptionBody("e-removed", "REMOVED", sub, "")
 	unknown := strings.Replace(subscriptionBody("e-unknown", "ADDED", "o-1", "co-x"), "SUBSCRIPTION", "OPPORTUNITY", 1)
-	w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc}, zerolog.Nop())
+	w, err := kafka.NewWriter(kafkatest.Writer(kc), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 	if err != nil {
 		return err
 	}
-	admin, err := kafka.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc, cfg.KafkaAdminTimeout)
 	if err != nil {
 		return err
 	}
@@ -131,11 +131,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 
 // index configures the company index from cfg.
 func (c Config) index(kc kafka.Config) kafka.IndexConfig {
-	wait := c.IndexCatchUp
-	if wait <= 0 {
-		wait = -1 // no bound; IndexConfig reads 0 as its default
-	}
-	return kafka.IndexConfig{Kafka: kc, Topic: c.naming().Index(), CatchUpTimeout: wait}
+	return kafka.IndexConfig{Kafka: kc, Topic: c.naming().Index(), CatchUpTimeout: c.IndexCatchUp}
 }
 
 // readyAll is ready when every check is, else says what is not, in order.

@@ -20,26 +20,27 @@ func topicsCmd(ctx context.Context, cfg Config, args []string, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	admin, err := kafka.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc, cfg.KafkaAdminTimeout)
 	if err != nil {
 		return err
 	}
+	defer admin.Close()
 	names := cfg.naming().All()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	if args[0] == "list" {
-		parts, err := admin.Partitions(ctx, names)
+		infos, err := admin.Describe(ctx, names)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tSTATUS")
+		fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tREPLICATION\tMIN.INSYNC.REPLICAS\tCLEANUP.POLICY\tSTATUS")
 		missing := 0
 		for _, n := range names {
-			if p, ok := parts[n]; ok {
-				fmt.Fprintf(tw, "%s\t%d\tok\n", n, p)
+			if i, ok := infos[n]; ok {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\tok\n", n, i.Partitions, i.ReplicationFactor, i.MinInSyncReplicas, i.CleanupPolicy)
 			} else {
 				missing++
-				fmt.Fprintf(tw, "%s\t-\tmissing\n", n)
+				fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tmissing\n", n)
 			}
 		}
 		if missing > 0 {

@@ -21,10 +21,23 @@ type TopicSpec struct {
 	// MaxMessageBytes sets the topic's max.message.bytes so the largest
 	// record the writer sends fits (0: the broker's default).
 	MaxMessageBytes int64
+	// MinInSyncReplicas sets min.insync.replicas: how many replicas must
+	// hold a record before acks=all acknowledges it. The broker's default
+	// is 1, with which a replicated topic may acknowledge on one disk.
+	MinInSyncReplicas int
 	// Compacted lists the topics created with cleanup.policy=compact
 	// (Naming.Compacted: the company index). An existing one without it is
 	// reported as a mismatch.
 	Compacted []string
+}
+
+// TopicInfo is how an existing topic is set up.
+type TopicInfo struct {
+	Topic             string `json:"topic"`
+	Partitions        int    `json:"partitions"`
+	ReplicationFactor int    `json:"replication_factor"`
+	MinInSyncReplicas int    `json:"min_insync_replicas"`
+	CleanupPolicy     string `json:"cleanup_policy"`
 }
 
 // TopicState is what provisioning found or did for one topic.
@@ -37,20 +50,28 @@ type TopicState struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Admin creates and inspects the bridge's topics.
+// Admin creates and inspects the bridge's topics. Close it when done.
 type Admin struct {
-	c   *kafkago.Client
-	cfg Config
+	c       *kafkago.Client
+	t       *kafkago.Transport
+	cluster *cluster // for Check: asks every broker at once
 }
 
-// NewAdmin builds an Admin; it connects lazily.
-func NewAdmin(cfg Config) (*Admin, error) {
-	c, err := cfg.client()
+// NewAdmin builds an Admin; it connects lazily. timeout bounds each request.
+func NewAdmin(cfg Config, timeout time.Duration) (*Admin, error) {
+	t, err := cfg.transport()
 	if err != nil {
 		return nil, err
 	}
-	return &Admin{c: c, cfg: cfg}, nil
+	return &Admin{
+		c: &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: timeout, Transport: t},
+		t: t, cluster: newCluster(cfg, timeout),
+	}, nil
 }
+
+// Close closes the Admin's connections and ends its transport's background
+// metadata refresh.
+func (a *Admin) Close() { a.t.CloseIdleConnections() }
 
 // Create makes every topic in names that does not exist yet. It is
 // idempotent, and reports a topic that exists with another partition count
@@ -65,6 +86,9 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 		if spec.MaxMessageBytes > 0 {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.FormatInt(spec.MaxMessageBytes, 10)})
 		}
+		if spec.MinInSyncReplicas > 0 {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: strconv.Itoa(spec.MinInSyncReplicas)})
+		}
 		if slices.Contains(spec.Compacted, n) {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
 		}
@@ -74,36 +98,36 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 	if err != nil {
 		return nil, fmt.Errorf("create topics: %w", err)
 	}
-	existing, err := a.Partitions(ctx, names)
+	infos, err := a.Describe(ctx, names)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]TopicState, 0, len(names))
 	var failed []string
 	for _, n := range names {
-		st := TopicState{Topic: n, Partitions: existing[n], Status: "created"}
+		info := infos[n]
+		st := TopicState{Topic: n, Partitions: info.Partitions, Status: "created"}
 		if e := resp.Errors[n]; e != nil {
 			if !errors.Is(e, kafkago.TopicAlreadyExists) {
 				failed = append(failed, fmt.Sprintf("%s: %v", n, e))
 				continue
 			}
 			st.Status = "exists"
-			if existing[n] != spec.Partitions {
-				st.Status = "mismatch"
-				st.Detail = fmt.Sprintf("has %d partitions, configured %d; keys of existing companies would move if it changed, so it is left as it is", existing[n], spec.Partitions)
+			var wrong []string
+			if info.Partitions != spec.Partitions {
+				wrong = append(wrong, fmt.Sprintf("has %d partitions, configured %d; keys of existing companies would move if it changed, so it is left as it is", info.Partitions, spec.Partitions))
 			}
-			if slices.Contains(spec.Compacted, n) {
-				policy, err := a.cleanupPolicy(ctx, n)
-				if err != nil {
-					failed = append(failed, fmt.Sprintf("%s: %v", n, err))
-					continue
-				}
-				if !slices.Contains(strings.Split(policy, ","), "compact") {
-					// Without compaction the index grows forever and its
-					// tombstones never remove anything.
-					st.Status = "mismatch"
-					st.Detail = strings.TrimPrefix(st.Detail+"; has cleanup.policy="+policy+", needs compact (kafka-configs --alter --add-config cleanup.policy=compact)", "; ")
-				}
+			if spec.MinInSyncReplicas > 0 && info.MinInSyncReplicas != spec.MinInSyncReplicas {
+				wrong = append(wrong, fmt.Sprintf("has min.insync.replicas=%d, configured %d (kafka-configs --alter --entity-type topics --entity-name %s --add-config min.insync.replicas=%d)",
+					info.MinInSyncReplicas, spec.MinInSyncReplicas, n, spec.MinInSyncReplicas))
+			}
+			// Without compaction the index grows forever and its tombstones
+			// never remove anything.
+			if slices.Contains(spec.Compacted, n) && !slices.Contains(strings.Split(info.CleanupPolicy, ","), "compact") {
+				wrong = append(wrong, "has cleanup.policy="+info.CleanupPolicy+", needs compact (kafka-configs --alter --add-config cleanup.policy=compact)")
+			}
+			if len(wrong) > 0 {
+				st.Status, st.Detail = "mismatch", strings.Join(wrong, "; ")
 			}
 		}
 		out = append(out, st)
@@ -114,25 +138,48 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 	return out, nil
 }
 
-// cleanupPolicy reads a topic's cleanup.policy.
-func (a *Admin) cleanupPolicy(ctx context.Context, topic string) (string, error) {
-	resp, err := a.c.DescribeConfigs(ctx, &kafkago.DescribeConfigsRequest{Resources: []kafkago.DescribeConfigRequestResource{
-		{ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"cleanup.policy"}},
-	}})
+// Describe returns how each named topic that exists is set up.
+func (a *Admin) Describe(ctx context.Context, names []string) (map[string]TopicInfo, error) {
+	md, err := a.c.Metadata(ctx, &kafkago.MetadataRequest{Topics: names})
 	if err != nil {
-		return "", fmt.Errorf("describe configs: %w", err)
+		return nil, fmt.Errorf("read topic metadata: %w", err)
+	}
+	out := make(map[string]TopicInfo, len(names))
+	req := &kafkago.DescribeConfigsRequest{}
+	for _, t := range md.Topics {
+		if t.Error != nil || len(t.Partitions) == 0 {
+			continue
+		}
+		out[t.Name] = TopicInfo{Topic: t.Name, Partitions: len(t.Partitions), ReplicationFactor: len(t.Partitions[0].Replicas),
+			MinInSyncReplicas: 1, CleanupPolicy: "delete"} // Kafka's defaults
+		req.Resources = append(req.Resources, kafkago.DescribeConfigRequestResource{
+			ResourceType: kafkago.ResourceTypeTopic, ResourceName: t.Name, ConfigNames: []string{"min.insync.replicas", "cleanup.policy"}})
+	}
+	if len(req.Resources) == 0 {
+		return out, nil
+	}
+	resp, err := a.c.DescribeConfigs(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("describe topic configs: %w", err)
 	}
 	for _, r := range resp.Resources {
 		if r.Error != nil {
-			return "", fmt.Errorf("describe configs: %w", r.Error)
+			return nil, fmt.Errorf("describe configs of %s: %w", r.ResourceName, r.Error)
 		}
+		info := out[r.ResourceName]
 		for _, e := range r.ConfigEntries {
-			if e.ConfigName == "cleanup.policy" {
-				return e.ConfigValue, nil
+			switch e.ConfigName {
+			case "min.insync.replicas":
+				if v, err := strconv.Atoi(e.ConfigValue); err == nil {
+					info.MinInSyncReplicas = v
+				}
+			case "cleanup.policy":
+				info.CleanupPolicy = e.ConfigValue
 			}
 		}
+		out[r.ResourceName] = info
 	}
-	return "delete", nil // Kafka's default
+	return out, nil
 }
 
 // Partitions returns the partition count of each named topic that exists.
@@ -153,38 +200,25 @@ func (a *Admin) Partitions(ctx context.Context, names []string) (map[string]int,
 // Check returns nil when the brokers answer and every topic in names exists
 // with a leader for each partition; otherwise an error saying what is wrong.
 //
-// Each call asks the brokers afresh, over a transport of its own: a kafka-go
-// transport answers metadata from a cache that keeps the last good state
-// while the brokers are away, so a dead cluster or a deleted topic would
-// still look ready.
+// Each call asks every known broker afresh and at once, each over a
+// transport of its own, and takes the first answer: a kafka-go transport
+// answers metadata from a cache that keeps the last good state while the
+// brokers are away, and one hung broker would stall a single request.
 func (a *Admin) Check(ctx context.Context, names []string) error {
-	t, err := a.cfg.transport()
-	if err != nil {
-		return err
-	}
-	t.MetadataTopics = names
-	defer t.CloseIdleConnections() // also ends the transport's background refresh
-	c := &kafkago.Client{Addr: a.c.Addr, Timeout: a.c.Timeout, Transport: t}
-	md, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: names})
-	if err != nil {
+	if err := a.cluster.refresh(ctx, names...); err != nil {
 		return fmt.Errorf("kafka metadata request failed: %w", err)
 	}
 	var missing, leaderless []string
-	found := make(map[string]bool, len(md.Topics))
-	for _, t := range md.Topics {
-		if t.Error != nil || len(t.Partitions) == 0 {
+	for _, n := range names {
+		ps, ok := a.cluster.cached(n)
+		if !ok {
+			missing = append(missing, n)
 			continue
 		}
-		found[t.Name] = true
-		for _, p := range t.Partitions {
-			if p.Error != nil || p.Leader.Host == "" {
-				leaderless = append(leaderless, fmt.Sprintf("%s/%d", t.Name, p.ID))
+		for i, b := range ps {
+			if b.ID < 0 {
+				leaderless = append(leaderless, fmt.Sprintf("%s/%d", n, i))
 			}
-		}
-	}
-	for _, n := range names {
-		if !found[n] {
-			missing = append(missing, n)
 		}
 	}
 	switch {
@@ -213,9 +247,6 @@ type Health struct {
 // NewHealth builds a Health that reports "not checked yet" until the first
 // check completes.
 func NewHealth(admin *Admin, names []string, interval time.Duration, log zerolog.Logger) *Health {
-	if interval <= 0 {
-		interval = 2 * time.Second
-	}
 	return &Health{admin: admin, names: names, interval: interval, log: log, err: errors.New("kafka not checked yet")}
 }
 

@@ -38,7 +38,7 @@ type Config struct {
 	SASLMechanism string
 	// SASLUsername and SASLPassword are the SASL credentials.
 	SASLUsername, SASLPassword string
-	// DialTimeout bounds connecting to a broker (default 5 s).
+	// DialTimeout bounds connecting to a broker; it must be positive.
 	DialTimeout time.Duration
 }
 
@@ -55,17 +55,13 @@ func (c Config) Validate() error {
 	if _, err := c.mechanism(); err != nil {
 		return err
 	}
+	if c.DialTimeout <= 0 {
+		return errors.New("kafka dial timeout must be positive")
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("kafka TLS client certificate needs both a cert file and a key file")
 	}
 	return nil
-}
-
-func (c Config) dialTimeout() time.Duration {
-	if c.DialTimeout > 0 {
-		return c.DialTimeout
-	}
-	return 5 * time.Second
 }
 
 func (c Config) mechanism() (sasl.Mechanism, error) {
@@ -121,7 +117,7 @@ func (c Config) transport() (*kafkago.Transport, error) {
 		return nil, err
 	}
 	return &kafkago.Transport{
-		DialTimeout: c.dialTimeout(),
+		DialTimeout: c.DialTimeout,
 		IdleTimeout: 30 * time.Second,
 		MetadataTTL: 10 * time.Second,
 		ClientID:    "webhook-bridge",
@@ -141,7 +137,7 @@ func (c Config) dialer() (*kafkago.Dialer, error) {
 		return nil, err
 	}
 	return &kafkago.Dialer{
-		Timeout:       c.dialTimeout(),
+		Timeout:       c.DialTimeout,
 		DualStack:     true,
 		ClientID:      "webhook-bridge",
 		TLS:           tc,
@@ -149,11 +145,19 @@ func (c Config) dialer() (*kafkago.Dialer, error) {
 	}, nil
 }
 
-// client builds an admin client.
+// client builds an admin client. Its transport keeps connections and a
+// metadata goroutine until closeClient.
 func (c Config) client() (*kafkago.Client, error) {
 	t, err := c.transport()
 	if err != nil {
 		return nil, err
 	}
 	return &kafkago.Client{Addr: kafkago.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: t}, nil
+}
+
+// closeClient ends a client's connections and its transport's goroutine.
+func closeClient(c *kafkago.Client) {
+	if t, ok := c.Transport.(*kafkago.Transport); ok {
+		t.CloseIdleConnections()
+	}
 }

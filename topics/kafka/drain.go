@@ -62,6 +62,7 @@ func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, 
 	if err != nil {
 		return err
 	}
+	defer closeClient(c)
 	spans, err := topicOffsets(ctx, c, opts.Topic)
 	if err != nil {
 		return err

@@ -21,13 +21,10 @@ type IndexConfig struct {
 	// Topic is the company-index topic (Naming.Index).
 	Topic string
 	// CatchUpTimeout bounds how long Ready waits for the start-up catch-up:
-	// after it, Ready reports nil with the index still filling (default 2 m;
-	// negative: no bound).
+	// after it, Ready reports nil with the index still filling. 0 (or
+	// less): no bound.
 	CatchUpTimeout time.Duration
 }
-
-// DefaultIndexCatchUpTimeout is IndexConfig.CatchUpTimeout's default.
-const DefaultIndexCatchUpTimeout = 2 * time.Minute
 
 // Index is the company index held in memory: it implements CompanyIndex,
 // is safe for concurrent use, and is filled by Run from the index topic.
@@ -76,9 +73,6 @@ var catalogPos = func() map[string]uint8 {
 func NewIndex(cfg IndexConfig, log zerolog.Logger) (*Index, error) {
 	if cfg.Topic == "" {
 		return nil, errors.New("company index: no topic")
-	}
-	if cfg.CatchUpTimeout == 0 {
-		cfg.CatchUpTimeout = DefaultIndexCatchUpTimeout
 	}
 	x := newIndex()
 	x.cfg = cfg
@@ -424,6 +418,7 @@ func (x *Index) offsets(ctx context.Context) ([]partitionSpan, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer closeClient(c) // called on every retry while Kafka is away
 	return topicOffsets(ctx, c, x.cfg.Topic)
 }
 

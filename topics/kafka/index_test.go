@@ -287,7 +287,9 @@ func TestIndexUpdate(t *testing.T) {
 // publish writes recs with a fresh writer, failing the test on error.
 func publish(t testing.TB, kc kafka.Config, recs ...topics.Record) {
 	t.Helper()
-	w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc, BatchSize: 10000, BatchTimeout: 5 * time.Millisecond}, zerolog.Nop())
+	wc := kafkatest.Writer(kc)
+	wc.BatchSize = 10000
+	w, err := kafka.NewWriter(wc, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +415,7 @@ func TestIndexReadinessIsExplainedAndBounded(t *testing.T) {
 func TestCreateCompactsTheIndexTopic(t *testing.T) {
 	kc := kafkatest.Kafka(t)
 	n := kafkatest.Naming(t)
-	admin, err := kafka.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ type saslBroker struct {
 }
 
 func (b saslBroker) config(mechanism, password string) kafka.Config {
-	return kafka.Config{Brokers: b.brokers, SASLMechanism: mechanism, SASLUsername: b.user, SASLPassword: password}
+	return kafka.Config{Brokers: b.brokers, DialTimeout: 5 * time.Second, SASLMechanism: mechanism, SASLUsername: b.user, SASLPassword: password}
 }
 
 // saslKafka returns the SASL listener of the real test broker, else (not
@@ -58,7 +58,7 @@ func saslKafka(t *testing.T) saslBroker {
 			t.Fatalf("%s is set but %s or %s is not: eval \"$(deploy/local/kafka.sh env)\"", envSASLBrokers, envSASLUser, envSASLPassword)
 		}
 		if p := os.Getenv(kafkatest.EnvBrokers); p != "" {
-			b.plain = &kafka.Config{Brokers: strings.Split(p, ",")}
+			b.plain = &kafka.Config{Brokers: strings.Split(p, ","), DialTimeout: 5 * time.Second}
 		}
 		return b
 	}
@@ -111,7 +111,7 @@ func TestKafkaSASLProvisionPublishAndRead(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 
-			admin, err := kafka.NewAdmin(kc)
+			admin, err := kafka.NewAdmin(kc, 10*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +143,7 @@ func TestKafkaSASLProvisionPublishAndRead(t *testing.T) {
 				}
 			}
 
-			w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc}, zerolog.Nop())
+			w, err := kafka.NewWriter(kafkatest.Writer(kc), zerolog.Nop())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +202,7 @@ func TestKafkaSASLWrongPasswordIsAClearNotReady(t *testing.T) {
 		t.Run(mech, func(t *testing.T) {
 			kc := b.config(mech, wrong)
 			names := kafkatest.Naming(t).All()
-			admin, err := kafka.NewAdmin(kc)
+			admin, err := kafka.NewAdmin(kc, 10*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,7 +239,7 @@ func TestKafkaSASLWrongPasswordIsAClearNotReady(t *testing.T) {
 				t.Errorf("health log holds a password:\n%s", logs.String())
 			}
 
-			w, err := kafka.NewWriter(kafka.WriterConfig{Kafka: kc}, zerolog.New(&logs))
+			w, err := kafka.NewWriter(kafkatest.Writer(kc), zerolog.New(&logs))
 			if err != nil {
 				t.Fatal(err)
 			}

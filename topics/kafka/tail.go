@@ -67,10 +67,11 @@ func (o TailOptions) Matches(headers []kafkago.Header) bool {
 // opts.Limit records were printed. Values that are JSON are embedded as
 // they are; others are printed as JSON strings.
 func Tail(ctx context.Context, opts TailOptions, out io.Writer) error {
-	admin, err := NewAdmin(opts.Kafka)
+	admin, err := NewAdmin(opts.Kafka, 10*time.Second)
 	if err != nil {
 		return err
 	}
+	defer admin.Close()
 	dialer, err := opts.Kafka.dialer()
 	if err != nil {
 		return err

@@ -32,7 +32,7 @@ func Real() bool { return os.Getenv(EnvBrokers) != "" }
 func Kafka(t testing.TB) kafka.Config {
 	t.Helper()
 	if v := os.Getenv(EnvBrokers); v != "" {
-		return kafka.Config{Brokers: strings.Split(v, ",")}
+		return kafka.Config{Brokers: strings.Split(v, ","), DialTimeout: 5 * time.Second}
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s is not set: under CI=true integration tests need a real Kafka broker (start one with deploy/local/kafka.sh start)", EnvBrokers)
@@ -42,7 +42,7 @@ func Kafka(t testing.TB) kafka.Config {
 		t.Fatalf("start in-process broker: %v", err)
 	}
 	t.Cleanup(b.Close)
-	return kafka.Config{Brokers: []string{b.Addr()}}
+	return kafka.Config{Brokers: []string{b.Addr()}, DialTimeout: 5 * time.Second}
 }
 
 // Naming returns a topic prefix unique to this test, so tests sharing a
@@ -57,7 +57,7 @@ func Naming(t testing.TB) topics.Naming {
 // and fails the test on any error.
 func CreateTopics(t testing.TB, kc kafka.Config, n topics.Naming, partitions int) {
 	t.Helper()
-	admin, err := kafka.NewAdmin(kc)
+	admin, err := kafka.NewAdmin(kc, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,3 +182,13 @@ func Header(m kafkago.Message, key string) string {
 	}
 	return ""
 }
+
+// Writer is the writer configuration tests use: production's values, spelled
+// out here because inner layers have no defaults.
+func Writer(kc kafka.Config) kafka.WriterConfig {
+	return kafka.WriterConfig{Kafka: kc, BatchSize: 100, MaxRecordBytes: MaxRecordBytes,
+		WriteTimeout: 10 * time.Second, MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond}
+}
+
+// MaxRecordBytes is the record limit of the topics tests create.
+const MaxRecordBytes = 1<<20 + 64<<10
