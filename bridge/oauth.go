@@ -65,12 +65,12 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 			}
 			return err
 		}
-		var subject string
+		var user string
 		switch gt := form.Get("grant_type"); gt {
 		case "client_credentials":
-			subject = "client:" + client
 		case "password":
-			user, pass := form.Get("username"), form.Get("password")
+			pass := form.Get("password")
+			user = form.Get("username")
 			if user == "" || pass == "" {
 				return &oauthError{http.StatusBadRequest, "invalid_request", "grant type password needs username and password"}
 			}
@@ -78,13 +78,15 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 				s.metrics.authFailures.WithLabelValues("token_invalid_grant").Inc()
 				return &oauthError{http.StatusBadRequest, "invalid_grant", "the username or password is wrong"}
 			}
-			subject = "user:" + user
 		case "":
 			return &oauthError{http.StatusBadRequest, "invalid_request", "grant_type is missing"}
 		default:
 			return &oauthError{http.StatusBadRequest, "unsupported_grant_type", "grant types are client_credentials and password"}
 		}
-		tok := a.issue(subject)
+		tok, err := a.issue(client, user)
+		if err != nil {
+			return err
+		}
 		// expires_in is the TTL itself: the token's exp was computed from
 		// the same clock (AuthConfig.Now) that checks it.
 		return c.JSON(http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(a.ttl / time.Second)})
