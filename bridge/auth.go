@@ -1,18 +1,17 @@
 package bridge
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Auth modes, as given in AuthConfig.Modes.
@@ -60,6 +59,7 @@ type Auth struct {
 	clients      map[string][]byte
 	users        map[string][]byte
 	keys         []signingKey
+	parser       *jwt.Parser
 	ttl          time.Duration
 	now          func() time.Time
 }
@@ -121,6 +121,7 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		if len(a.keys) == 0 {
 			return nil, errors.New("auth mode oauth2 needs at least one signing key")
 		}
+		a.parser = newParser(a.now)
 	}
 	return a, nil
 }
@@ -187,78 +188,160 @@ func matchAny(secret []byte, candidates [][]byte) bool {
 	return ok == 1
 }
 
-// accessClaims are the claims of an access token (a JWT signed with HS256).
-type accessClaims struct {
-	Issuer   string `json:"iss"`
-	Subject  string `json:"sub"`
-	Audience string `json:"aud"`
-	IssuedAt int64  `json:"iat"`
-	Expires  int64  `json:"exp"`
-}
-
 const (
 	tokenIssuer   = "webhook-bridge"
 	tokenAudience = "webhook-bridge/webhooks"
+	// maxBearerBytes bounds what is parsed at all; issued tokens are far
+	// shorter.
+	maxBearerBytes = 4096
+	// tokenLeeway absorbs clock skew between replicas: a token stamped by a
+	// replica whose clock runs a little ahead is not "issued in the future".
+	tokenLeeway = 30 * time.Second
 )
 
-var b64 = base64.RawURLEncoding
-
-// issue signs an access token for subject with the first signing key; it
-// expires a.ttl from now.
-func (a *Auth) issue(subject string) string {
-	now := a.now()
-	exp := now.Add(a.ttl)
-	k := a.keys[0]
-	header, _ := json.Marshal(map[string]string{"alg": "HS256", "typ": "JWT", "kid": k.id})
-	claims, _ := json.Marshal(accessClaims{Issuer: tokenIssuer, Subject: subject, Audience: tokenAudience, IssuedAt: now.Unix(), Expires: exp.Unix()})
-	signing := b64.EncodeToString(header) + "." + b64.EncodeToString(claims)
-	return signing + "." + b64.EncodeToString(sign(k.key, signing))
+// accessClaims are the claims of an access token, a JWT signed with HS256
+// whose header's kid names the signing key:
+//
+//	iss        tokenIssuer
+//	aud        tokenAudience
+//	sub        "client:<id>" (client_credentials) or "user:<name>" (password)
+//	client_id  the client it was issued to, whatever the grant (RFC 9068)
+//	iat, nbf   when it was issued
+//	exp        iat + TokenTTL
+type accessClaims struct {
+	jwt.RegisteredClaims
+	// Audience shadows RegisteredClaims.Audience, which encodes as a list:
+	// replicas that predate jwt/v5 read aud as a string, and would refuse
+	// every token issued here during a rolling upgrade.
+	Audience string `json:"aud"`
+	ClientID string `json:"client_id,omitempty"`
 }
 
-func sign(key []byte, s string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(s))
-	return m.Sum(nil)
+// GetAudience lets the validator check the shadowing Audience.
+func (c accessClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings{c.Audience}, nil
+}
+
+// issue signs an access token for client, and for user if the password grant
+// gave one, with the first signing key; it expires a.ttl from now.
+func (a *Auth) issue(client, user string) (string, error) {
+	now := a.now()
+	c := accessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    tokenIssuer,
+			Subject:   "client:" + client,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(a.ttl)),
+		},
+		Audience: tokenAudience,
+		ClientID: client,
+	}
+	if user != "" {
+		c.Subject = "user:" + user
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	t.Header["kid"] = a.keys[0].id
+	s, err := t.SignedString(a.keys[0].key)
+	if err != nil {
+		return "", fmt.Errorf("sign access token: %w", err)
+	}
+	return s, nil
+}
+
+// newParser pins what checkBearer accepts; the parser is safe for concurrent
+// use.
+func newParser(now func() time.Time) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(tokenIssuer),
+		jwt.WithAudience(tokenAudience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(tokenLeeway),
+		jwt.WithTimeFunc(now),
+	)
+}
+
+var errUnknownKey = errors.New("no signing key has this kid")
+
+// verificationKey picks the configured key the token's kid names, so a token
+// signed by any listed key verifies (rotation) and one by a key no longer
+// listed does not.
+func (a *Auth) verificationKey(t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	i := slices.IndexFunc(a.keys, func(k signingKey) bool { return k.id == kid })
+	if i < 0 {
+		return nil, errUnknownKey
+	}
+	return a.keys[i].key, nil
 }
 
 // checkBearer verifies an "Authorization: Bearer" access token: signature by
-// any configured key, issuer, audience and expiry.
+// the key its kid names, issuer, audience, times, and that its client and
+// user are still configured.
 func (a *Auth) checkBearer(authz string) error {
 	scheme, tok, found := strings.Cut(authz, " ")
 	if !found || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return &AuthFailure{Reason: "missing_bearer"}
 	}
-	parts := strings.Split(strings.TrimSpace(tok), ".")
-	if len(parts) != 3 || len(tok) > 4096 {
+	if len(tok) > maxBearerBytes {
 		return &AuthFailure{Reason: "malformed_token"}
-	}
-	var header struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-	}
-	hb, err := b64.DecodeString(parts[0])
-	if err != nil || json.Unmarshal(hb, &header) != nil || header.Alg != "HS256" {
-		return &AuthFailure{Reason: "malformed_token"}
-	}
-	sig, err := b64.DecodeString(parts[2])
-	if err != nil {
-		return &AuthFailure{Reason: "malformed_token"}
-	}
-	signing := parts[0] + "." + parts[1]
-	i := slices.IndexFunc(a.keys, func(k signingKey) bool { return k.id == header.Kid })
-	if i < 0 || !hmac.Equal(sig, sign(a.keys[i].key, signing)) {
-		return &AuthFailure{Reason: "bad_signature"}
 	}
 	var c accessClaims
-	cb, err := b64.DecodeString(parts[1])
-	if err != nil || json.Unmarshal(cb, &c) != nil {
-		return &AuthFailure{Reason: "malformed_token"}
+	t, err := a.parser.ParseWithClaims(strings.TrimSpace(tok), &c, a.verificationKey)
+	if err != nil {
+		return &AuthFailure{Reason: bearerReason(t, err)}
 	}
-	if c.Issuer != tokenIssuer || c.Audience != tokenAudience {
-		return &AuthFailure{Reason: "wrong_audience"}
-	}
-	if a.now().Unix() >= c.Expires {
+	// The leeway is for skew in iat and nbf only. exp stays exact, as
+	// before: expires_in tells the client how long the token lasts by this
+	// same clock, and it lasts exactly that long.
+	if !a.now().Before(c.ExpiresAt.Time) {
 		return &AuthFailure{Reason: "expired_token"}
 	}
+	if !a.holderConfigured(&c) {
+		return &AuthFailure{Reason: "revoked_token"}
+	}
 	return nil
+}
+
+// bearerReason sorts a jwt error into the reasons checkBearer has always
+// reported. The reason, not err, is what is logged: jwt errors can quote
+// parts of the token.
+func bearerReason(t *jwt.Token, err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && t != nil && t.Method != nil && t.Method.Alg() != jwt.SigningMethodHS256.Alg():
+		return "malformed_token" // an alg we never sign with, "none" among them
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, errUnknownKey):
+		return "bad_signature"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong_audience"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "expired_token"
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "premature_token"
+	default: // undecodable, unknown alg, a required claim missing
+		return "malformed_token"
+	}
+}
+
+// holderConfigured reports whether the token's client, and for the password
+// grant its user, are still configured: removing either from the
+// configuration revokes the tokens issued to it, without waiting for exp.
+func (a *Auth) holderConfigured(c *accessClaims) bool {
+	client := c.ClientID
+	switch kind, name, _ := strings.Cut(c.Subject, ":"); kind {
+	case "client":
+		if client == "" {
+			client = name // issued before client_id was added
+		}
+	case "user":
+		if _, ok := a.users[name]; !ok {
+			return false
+		}
+	default:
+		return false
+	}
+	_, ok := a.clients[client]
+	return client != "" && ok
 }

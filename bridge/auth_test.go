@@ -627,6 +627,39 @@ func TestAuthTokenEndpointOnlyInOAuth2Mode(t *testing.T) {
 	}
 }
 
+func TestAuthTokenEndpointBasicHeader(t *testing.T) {
+	formCreds := url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {clientSecret}}.Encode()
+	tests := []struct {
+		name  string
+		authz string
+		form  string
+		want  int
+		code  string // "error" of the body; "" on success
+	}{
+		{name: "scheme in lower case", authz: strings.Replace(basicAuthz(clientID, clientSecret), "Basic", "basic", 1), form: "grant_type=client_credentials", want: 200},
+		{name: "undecodable Basic", authz: "Basic %%%", form: "grant_type=client_credentials", want: 401, code: "invalid_client"},
+		{name: "Basic without a colon", authz: "Basic " + base64.StdEncoding.EncodeToString([]byte(clientID)), form: "grant_type=client_credentials", want: 401, code: "invalid_client"},
+		{name: "undecodable Basic and form credentials", authz: "Basic %%%", form: formCreds, want: 400, code: "invalid_request"},
+		{name: "Bearer and form credentials", authz: "Bearer abc", form: formCreds, want: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newAuthBridge(t, oauthConfig(newAuthClock()), nil)
+			got := b.tokenRequest(t, tt.form, [2]string{"Authorization", tt.authz})
+			if got.status != tt.want {
+				t.Fatalf("status = %d, want %d; body %s", got.status, tt.want, got.body)
+			}
+			var tr tokenReply
+			if err := json.Unmarshal(got.body, &tr); err != nil {
+				t.Fatalf("body is not JSON: %v: %s", err, got.body)
+			}
+			if tr.Error != tt.code {
+				t.Errorf("error = %q, want %q", tr.Error, tt.code)
+			}
+		})
+	}
+}
+
 // tamperClaims returns tok with its claims changed by edit and the original
 // header and signature.
 func tamperClaims(t *testing.T, tok string, edit func(claims map[string]any)) string {

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"encoding/base64"
 	"fmt"
 	"io"
 	"mime"
@@ -66,12 +65,12 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 			}
 			return err
 		}
-		var subject string
+		var user string
 		switch gt := form.Get("grant_type"); gt {
 		case "client_credentials":
-			subject = "client:" + client
 		case "password":
-			user, pass := form.Get("username"), form.Get("password")
+			pass := form.Get("password")
+			user = form.Get("username")
 			if user == "" || pass == "" {
 				return &oauthError{http.StatusBadRequest, "invalid_request", "grant type password needs username and password"}
 			}
@@ -79,13 +78,15 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 				s.metrics.authFailures.WithLabelValues("token_invalid_grant").Inc()
 				return &oauthError{http.StatusBadRequest, "invalid_grant", "the username or password is wrong"}
 			}
-			subject = "user:" + user
 		case "":
 			return &oauthError{http.StatusBadRequest, "invalid_request", "grant_type is missing"}
 		default:
 			return &oauthError{http.StatusBadRequest, "unsupported_grant_type", "grant types are client_credentials and password"}
 		}
-		tok := a.issue(subject)
+		tok, err := a.issue(client, user)
+		if err != nil {
+			return err
+		}
 		// expires_in is the TTL itself: the token's exp was computed from
 		// the same clock (AuthConfig.Now) that checks it.
 		return c.JSON(http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(a.ttl / time.Second)})
@@ -95,7 +96,12 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 // clientOf authenticates the OAuth2 client by HTTP Basic or form fields (not
 // both, RFC 6749 section 2.3).
 func (a *Auth) clientOf(r *http.Request, form url.Values) (string, error) {
-	id, secret, basic := basicAuth(r)
+	id, secret, basic := r.BasicAuth()
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Basic") {
+		// A Basic header r.BasicAuth cannot read is still a method
+		// presented: it must fail, not give way to the form's credentials.
+		basic = true
+	}
 	formID, formSecret := form.Get("client_id"), form.Get("client_secret")
 	switch {
 	case basic && formSecret != "":
@@ -122,23 +128,6 @@ func (a *Auth) clientOf(r *http.Request, form url.Values) (string, error) {
 		return "", &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication failed"}
 	}
 	return id, nil
-}
-
-// basicAuth reads HTTP Basic credentials as sent, not form-decoded.
-func basicAuth(r *http.Request) (id, secret string, ok bool) {
-	scheme, enc, found := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !found || !strings.EqualFold(scheme, "Basic") {
-		return "", "", false
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
-	if err != nil {
-		return "", "", true
-	}
-	u, p, found := strings.Cut(string(raw), ":")
-	if !found {
-		return "", "", true
-	}
-	return u, p, true
 }
 
 // checkSecret compares in constant time, also for unknown names, so timing
