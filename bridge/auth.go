@@ -42,7 +42,7 @@ type AuthConfig struct {
 	Users map[string]string
 	// SigningKeys sign access tokens: the first signs, all verify.
 	SigningKeys []string
-	// TokenTTL is the lifetime of an access token (default 1 h).
+	// TokenTTL is the lifetime of an access token; oauth2 needs it positive.
 	TokenTTL time.Duration
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
@@ -72,9 +72,6 @@ type signingKey struct {
 // NewAuth checks cfg and builds an Auth. It returns nil, nil for ModeNone.
 func NewAuth(cfg AuthConfig) (*Auth, error) {
 	a := &Auth{ttl: cfg.TokenTTL, now: cfg.Now}
-	if a.ttl <= 0 {
-		a.ttl = time.Hour
-	}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -120,6 +117,9 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		}
 		if len(a.keys) == 0 {
 			return nil, errors.New("auth mode oauth2 needs at least one signing key")
+		}
+		if a.ttl <= 0 {
+			return nil, errors.New("auth mode oauth2 needs a positive token lifetime")
 		}
 		a.parser = newParser(a.now)
 	}

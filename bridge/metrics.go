@@ -250,7 +250,7 @@ func (e *AuthFailure) Error() string { return "authentication failed: " + e.Reas
 // authReasons are every reason label of webhook_bridge_auth_failures_total.
 var authReasons = []string{
 	"missing_token", "invalid_token", "missing_bearer", "malformed_token", "bad_signature",
-	"wrong_audience", "expired_token", "token_invalid_client", "token_invalid_grant",
+	"wrong_audience", "expired_token", "premature_token", "revoked_token", "token_invalid_client", "token_invalid_grant",
 }
 
 func authReason(err error) string {
