@@ -5,3 +5,4 @@ package topics
 // golden records as examples. It is generated from Catalog; a test fails when
 // it is stale.
 //go:generate go run ./asyncapigen -o asyncapi.yaml -golden ../bridge/testdata/golden
+//go:generate go test -run TestDocsResourceTable -update .

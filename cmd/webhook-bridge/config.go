@@ -17,6 +17,8 @@ import (
 	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
+//go:generate go test -run TestDocsConfigTable -update .
+
 // envPrefix is the prefix of every environment variable the binary reads.
 const envPrefix = "BRIDGE"
 
