@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/big"
 	mrand "math/rand/v2"
 	"os"
@@ -19,12 +17,6 @@ import (
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
-
-// templates are copies of bridge/testdata/samples (one per resource and
-// action); a test keeps them identical.
-//
-//go:embed templates/*.json
-var templates embed.FS
 
 // idLen is the length of an event id: a UUID.
 const idLen = 36
@@ -75,11 +67,22 @@ type variant struct {
 	name   string // template, e.g. "user-added"
 	body   []byte // with a placeholder id at each of bodyAt
 	bodyAt []int
-	rec    topics.Record // what bridge.Normalize makes of body
+	rec    topics.Record // what topics.Normalize makes of body
 	valAt  []int         // the id's offsets in rec.Value
 	hdrAt  int           // index of the event-id header in rec.Headers
 	keyAt  []int         // the id's offsets in rec.Key (only when the key is the id)
 	parts  []int         // partitions of the topic, for the expected partition
+
+	// entity is the company-index key of the body's resource ("" when it
+	// has no resource uuid); learns tells whether the body names its
+	// company (payload or url), so that the bridge maps entity to it.
+	entity string
+	learns bool
+	// index is the company-index record the bridge publishes with the
+	// event while its index does not hold the mapping yet (ADDED, CHANGED),
+	// or with every delivery (a REMOVED event's tombstone); Topic "" if none.
+	index     topics.Record
+	tombstone bool
 }
 
 // bodyFor writes the body of seq into dst (len(v.body) bytes).
@@ -126,7 +129,8 @@ type bodyOptions struct {
 	Companies int    // how many different company ids they name
 	MinBytes  int    // bodies with content are padded to a size in [MinBytes, MaxBytes]
 	MaxBytes  int    //
-	Dir       string // read templates from here instead of the built-in samples
+	Samples   string // the bridge's samples, one per resource and action: the templates
+	Dir       string // send these bodies as they are (but for the event id) instead
 	Seed      uint64 // of the choices (0: random)
 }
 
@@ -137,23 +141,22 @@ type template struct {
 	ev   topics.Routed
 }
 
+// loadTemplates reads the *.json bodies of dir.
 func loadTemplates(dir string) ([]template, error) {
-	var fsys fs.FS = templates
-	root := "templates"
-	if dir != "" {
-		fsys, root = os.DirFS(dir), "."
-	}
-	names, err := fs.Glob(fsys, filepath.ToSlash(filepath.Join(root, "*.json")))
+	names, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
 		return nil, err
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("no *.json bodies in %s", dir)
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("bodies: %w", err)
+		}
+		return nil, fmt.Errorf("bodies: no *.json files in %s", dir)
 	}
 	slices.Sort(names)
 	var out []template
 	for _, n := range names {
-		body, err := fs.ReadFile(fsys, n)
+		body, err := os.ReadFile(n)
 		if err != nil {
 			return nil, err
 		}
@@ -174,8 +177,19 @@ func loadTemplates(dir string) ([]template, error) {
 // variant gets fresh UUIDs (the same UUID stays the same within a body, so
 // ids and hrefs agree), a company from a pool of opts.Companies, padding in
 // its content to the size range, and a placeholder event id.
+//
+// Fresh UUIDs per variant make every entity (resource uuid) a variant's
+// own: no REMOVED event, nor any other that names no company, shares its
+// entity with an event that teaches the company index, so the bridge's
+// index never holds it and the event is keyed exactly as Normalize keys it
+// without an index, whatever order concurrent requests arrive in.
+// makeVariants checks this (and refuses -bodies that break it).
 func makeVariants(opts bodyOptions, n topics.Naming, partitions map[string]int) ([]variant, error) {
-	tmpls, err := loadTemplates(opts.Dir)
+	dir := opts.Samples
+	if opts.Dir != "" {
+		dir = opts.Dir
+	}
+	tmpls, err := loadTemplates(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -191,10 +205,13 @@ func makeVariants(opts bodyOptions, n topics.Naming, partitions map[string]int) 
 	out := make([]variant, 0, opts.Variants)
 	for i := range opts.Variants {
 		t := tmpls[i%len(tmpls)]
-		body := t.body
+		var body []byte
 		if opts.Dir == "" {
 			body = freshIDs(rng, t, companies)
 			body = pad(rng, body, opts.MinBytes, opts.MaxBytes)
+		} else {
+			// As it is, but for the event id, which every request fills in.
+			body = bytes.Replace(t.body, []byte(t.ev.Envelope.ID), []byte(placeholderID), 1)
 		}
 		v, err := newVariant(t.name, body, n, partitions)
 		if err != nil {
@@ -202,7 +219,30 @@ func makeVariants(opts bodyOptions, n topics.Naming, partitions map[string]int) 
 		}
 		out = append(out, v)
 	}
+	if err := checkEntities(out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// checkEntities refuses variants whose expected key would depend on the
+// order requests arrive in: an event that names no company is keyed through
+// the bridge's company index, so it must not share its entity with an event
+// that teaches the index a company.
+func checkEntities(vs []variant) error {
+	teacher := map[string]string{}
+	for _, v := range vs {
+		if v.learns && v.entity != "" {
+			teacher[v.entity] = v.name
+		}
+	}
+	for _, v := range vs {
+		if t, ok := teacher[v.entity]; ok && !v.learns {
+			return fmt.Errorf("%s and %s are the same entity (%s): the bridge keys %s by the company the index learned from %s, so its key depends on which arrives first; give each entity its own resource uuid",
+				v.name, t, v.entity, v.name, t)
+		}
+	}
+	return nil
 }
 
 // freshIDs replaces every UUID of t's body with a new one, the company's
@@ -299,17 +339,31 @@ func lorem(rng *mrand.Rand, n int) string {
 	return b.String()[:n]
 }
 
+// emptyIndex is a company index that holds nothing: the bridge's, as far as
+// any entity of the variants goes until it learned the entity's mapping.
+type emptyIndex struct{}
+
+func (emptyIndex) Company(string, string) (string, bool) { return "", false }
+
 // newVariant normalizes body (which holds placeholderID as its event id)
 // and finds where the id goes in the body and in the record.
 func newVariant(name string, body []byte, n topics.Naming, partitions map[string]int) (variant, error) {
-	ev, err := topics.Normalize(body, n, nil)
+	ev, err := topics.Normalize(body, n, emptyIndex{})
 	if err != nil {
 		return variant{}, fmt.Errorf("%s: generated body is refused: %w", name, err)
 	}
 	if ev.Envelope.ID != placeholderID {
 		return variant{}, fmt.Errorf("%s: event id is %q, not the placeholder", name, ev.Envelope.ID)
 	}
-	v := variant{name: name, body: body, rec: ev.Record, hdrAt: -1}
+	v := variant{name: name, body: body, rec: ev.Record, hdrAt: -1, index: ev.IndexUpdate}
+	if ev.Envelope.ResourceUUID != "" {
+		v.entity = topics.IndexKey(ev.Resource.Name, ev.Envelope.ResourceUUID)
+	}
+	v.learns = ev.Key.Source == topics.SourcePayload || ev.Key.Source == topics.SourceURL
+	v.tombstone = v.index.Topic != "" && v.index.Value == nil
+	if v.index.Topic != "" && bytes.Contains(v.index.Key, []byte(placeholderID)) {
+		return variant{}, fmt.Errorf("%s: the company-index key holds the event id", name)
+	}
 	v.bodyAt = indexAll(body, placeholderID)
 	v.valAt = indexAll(ev.Record.Value, placeholderID)
 	v.keyAt = indexAll(ev.Record.Key, placeholderID)

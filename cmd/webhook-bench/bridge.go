@@ -2,138 +2,171 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // the in-process and spawned bridges' profiles, on their own listener
 	"os"
 	"os/exec"
-	"regexp"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
-	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
-// bridgeConfig is how the tool runs a bridge: as `webhook-bridge serve`
-// would with these settings.
-type bridgeConfig struct {
-	kafka          kafka.Config
+// modulePath is the module whose cmd/webhook-bridge the bench builds.
+const modulePath = "github.com/webhook-bridge/webhook-bridge"
+
+// serveOptions are the settings the bench gives `webhook-bridge serve` (and
+// `webhook-bridge topics create`) through BRIDGE_* variables. Everything
+// else is serve's default, as in production: the company index, dedup,
+// the request log line per request.
+type serveOptions struct {
+	brokers        []string
 	naming         topics.Naming
+	partitions     int
 	token          string
 	batchSize      int
-	batchTimeout   time.Duration
 	publishTimeout time.Duration
 	maxInFlight    int
-	logFile        string // the bridge's request log; "" discards it
-	gogc           int    // a spawned bridge's GOGC (0: inherited)
+	gogc           int // 0: inherited
 }
 
-func (c bridgeConfig) writerConfig() kafka.WriterConfig {
-	return kafka.WriterConfig{
-		Kafka: c.kafka, BatchSize: c.batchSize, MaxRecordBytes: maxRecordBytes, WriteTimeout: c.publishTimeout,
-		MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond,
+// env is this process's environment without any BRIDGE_* variable (a
+// developer's shell may hold some that would change the bridge), plus the
+// bench's settings; addr is where serve listens ("" for other commands).
+func (o serveOptions) env(addr string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BRIDGE_") && !strings.HasPrefix(kv, "GOGC=") {
+			env = append(env, kv)
+		}
+	}
+	set := func(k, v string) { env = append(env, "BRIDGE_"+k+"="+v) }
+	set("KAFKA_BROKERS", strings.Join(o.brokers, ","))
+	set("TOPIC_PREFIX", o.naming.Prefix)
+	set("TOPIC_PARTITIONS", strconv.Itoa(o.partitions))
+	set("TOPIC_REPLICATION", "1")
+	set("AUTH_MODE", "token")
+	set("AUTH_TOKENS", o.token)
+	set("KAFKA_BATCH_SIZE", strconv.Itoa(o.batchSize))
+	set("PUBLISH_TIMEOUT", o.publishTimeout.String())
+	set("MAX_INFLIGHT", strconv.Itoa(o.maxInFlight))
+	// Nothing is measured while the bridge stops: skip the grace period in
+	// which a replica keeps serving for its load balancer.
+	set("SHUTDOWN_GRACE", "0s")
+	if addr != "" {
+		set("HTTP_ADDR", addr)
+	}
+	if o.gogc != 0 {
+		env = append(env, "GOGC="+strconv.Itoa(o.gogc))
+	}
+	return env
+}
+
+// repoRoot returns the root of the webhook-bridge module that holds the
+// working directory, "" when it is outside it.
+func repoRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			line, _, _ := bytes.Cut(b, []byte("\n"))
+			if strings.TrimSpace(string(line)) == "module "+modulePath {
+				return dir
+			}
+			return ""
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
 	}
 }
 
-// maxRecordBytes is the record limit of the topics the benchmark creates.
-const maxRecordBytes = 1<<20 + 64<<10
+// inRepo resolves a path given relative to the repository root: as given
+// when it exists, else under the root of the module around the working
+// directory (so that `go test ./cmd/webhook-bench`, which runs in the
+// package's folder, finds it too).
+func inRepo(path string) (string, error) {
+	if _, err := os.Stat(path); err == nil || filepath.IsAbs(path) {
+		return path, err
+	}
+	if root := repoRoot(); root != "" {
+		p := filepath.Join(root, path)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	_, err := os.Stat(path)
+	return path, err
+}
+
+// buildBridge builds cmd/webhook-bridge of the repository around the working
+// directory into dir and returns the binary's path.
+func buildBridge(ctx context.Context, dir string) (string, error) {
+	root := repoRoot()
+	if root == "" {
+		return "", fmt.Errorf("building webhook-bridge: the working directory is not inside %s; run from the repository or give -bridge-bin", modulePath)
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("building webhook-bridge: %w; give -bridge-bin", err)
+	}
+	bin := filepath.Join(dir, "webhook-bridge")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/webhook-bridge")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/webhook-bridge: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// createTopics runs `webhook-bridge topics create`: every topic serve
+// expects (the resources', the quarantine and the compacted company index),
+// created as in production but for the replication factor.
+func createTopics(ctx context.Context, bin string, o serveOptions) error {
+	cmd := exec.CommandContext(ctx, bin, "topics", "create")
+	cmd.Env = o.env("")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("webhook-bridge topics create: %w\n%s", err, out)
+	}
+	return nil
+}
 
 // runningBridge is a bridge under test.
 type runningBridge struct {
-	url      string
-	pid      int    // the process whose RSS and CPU are the bridge's
-	pprof    string // host:port of its net/http/pprof, "" if none
-	inProc   bool
-	shutdown func() error
+	url     string // of its webhook endpoint
+	base    string // http://host:port
+	pid     int    // the process whose RSS and CPU are the bridge's; 0 unknown
+	started bool   // started by the bench (its topics are the run's own)
+	stop    func() error
 }
 
 func (b *runningBridge) close() error {
-	if b.shutdown == nil {
+	if b.stop == nil {
 		return nil
 	}
-	return b.shutdown()
+	return b.stop()
 }
 
-// zerolog keeps the time format in a package variable: set it once, before
-// anything logs.
-func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
-
-// startBridge serves the bridge in this process on 127.0.0.1:0, wired as
-// cmd/webhook-bridge's serve does (token authentication, a request log
-// line per request, the same writer and HTTP server settings).
-func startBridge(c bridgeConfig, pprofAddr string) (*runningBridge, error) {
-	logOut, closeLog, err := openLog(c.logFile)
-	if err != nil {
-		return nil, err
-	}
-	log := zerolog.New(logOut).Level(zerolog.InfoLevel).With().Timestamp().Str("service", "webhook-bridge").Logger()
-	w, err := kafka.NewWriter(c.writerConfig(), log)
-	if err != nil {
-		return nil, err
-	}
-	auth, err := bridge.NewAuth(bridge.AuthConfig{Modes: []string{bridge.ModeToken}, Tokens: []string{c.token}})
-	if err != nil {
-		return nil, err
-	}
-	srv := bridge.NewServer(w, bridge.Options{
-		Naming: c.naming, PublishTimeout: c.publishTimeout, MaxInFlight: c.maxInFlight, Auth: auth,
-		MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second, DedupTTL: time.Hour, DedupMaxEntries: 100_000,
-	}, log)
-	srv.Metrics().WatchWriter(func() bridge.WriterStats {
-		s := w.Stats()
-		return bridge.WriterStats{Writes: s.Writes, Messages: s.Messages, Bytes: s.Bytes, Errors: s.Errors, Retries: s.Retries, QueueLength: s.QueueLength}
-	}) // as serve does; read back through /metrics
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	go func() { _ = hs.Serve(ln) }()
-	b := &runningBridge{url: "http://" + ln.Addr().String() + "/webhooks", pid: os.Getpid(), inProc: true}
-	var ps *http.Server
-	if pprofAddr != "" {
-		pl, err := net.Listen("tcp", pprofAddr)
-		if err != nil {
-			return nil, fmt.Errorf("pprof listener: %w", err)
-		}
-		ps = &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = ps.Serve(pl) }()
-		b.pprof = pl.Addr().String()
-	}
-	b.shutdown = func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		err := hs.Shutdown(ctx)
-		if ps != nil {
-			_ = ps.Close()
-		}
-		return errors.Join(err, w.Close(), closeLog())
-	}
-	return b, nil
-}
-
-func openLog(path string) (io.Writer, func() error, error) {
+// openLog opens where the bridge's log goes: a file (appended to), "-" or
+// "stderr" for this process's stderr, "" for nowhere.
+func openLog(path string) (*os.File, func() error, error) {
 	switch path {
-	case "":
-		return io.Discard, func() error { return nil }, nil
 	case "-", "stderr":
 		return os.Stderr, func() error { return nil }, nil
+	case "":
+		path = os.DevNull
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -142,158 +175,167 @@ func openLog(path string) (io.Writer, func() error, error) {
 	return f, f.Close, nil
 }
 
-// childArgs are the flags a spawned bridge gets: the parent's, plus -child.
-func childArgs(c bridgeConfig) []string {
-	return []string{
-		"-child",
-		"-brokers", strings.Join(c.kafka.Brokers, ","),
-		"-prefix", c.naming.Prefix,
-		"-token", c.token,
-		"-batch-size", strconv.Itoa(c.batchSize),
-		"-batch-timeout", c.batchTimeout.String(),
-		"-publish-timeout", c.publishTimeout.String(),
-		"-max-inflight", strconv.Itoa(c.maxInFlight),
-		"-bridge-log", c.logFile,
+// freeAddr returns a 127.0.0.1 address whose port is free (for now).
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
 	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
-var childLine = regexp.MustCompile(`^listening (\S+) pprof (\S+)$`)
-
-// spawnBridge runs the bridge in a child process (this binary with -child),
-// so that its RSS and CPU are its own, not shared with the load generator.
-// The child exits when its stdin closes, so it never outlives the parent.
-func spawnBridge(c bridgeConfig) (*runningBridge, error) {
-	exe, err := os.Executable()
+// startServe starts `bin serve` with o's environment on a free port of
+// 127.0.0.1, its stdout and stderr going to logPath, and waits until its
+// /readyz answers 200 (Kafka reachable, every topic there, the company
+// index read). The bridge runs in its own process group, so that a ^C
+// reaches the bench, which stops it in order; it gets SIGTERM should the
+// bench die first.
+func startServe(ctx context.Context, bin string, o serveOptions, logPath string) (*runningBridge, error) {
+	logOut, closeLog, err := openLog(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, childArgs(c)...)
-	cmd.Stderr = os.Stderr
-	if c.gogc != 0 {
-		cmd.Env = append(os.Environ(), "GOGC="+strconv.Itoa(c.gogc))
-	}
-	stdin, err := cmd.StdinPipe()
+	addr, err := freeAddr()
 	if err != nil {
+		closeLog()
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = o.env(addr)
+	cmd.Stdout, cmd.Stderr = logOut, logOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		closeLog()
+		return nil, fmt.Errorf("start webhook-bridge serve: %w", err)
 	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	m := childLine.FindStringSubmatch(strings.TrimSpace(line))
-	if err != nil || m == nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, fmt.Errorf("spawned bridge did not start (%q): %v", line, err)
-	}
-	return &runningBridge{
-		url: m[1], pprof: m[2], pid: cmd.Process.Pid,
-		shutdown: func() error {
-			stdin.Close()
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	b := &runningBridge{
+		url: "http://" + addr + "/webhooks", base: "http://" + addr, pid: cmd.Process.Pid, started: true,
+		stop: func() error {
+			defer closeLog()
 			select {
-			case err := <-done:
-				return err
-			case <-time.After(30 * time.Second):
+			case <-exited:
+				return fmt.Errorf("webhook-bridge serve had exited: %v", waitErr)
+			default:
+			}
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+				return waitErr
+			case <-time.After(40 * time.Second):
 				_ = cmd.Process.Kill()
-				return errors.New("spawned bridge did not stop within 30s; killed")
+				<-exited
+				return errors.New("webhook-bridge serve did not stop within 40s of SIGTERM; killed")
 			}
 		},
-	}, nil
-}
-
-// runChild is the spawned bridge's side of spawnBridge.
-func runChild(c bridgeConfig, stdin io.Reader, stdout io.Writer) error {
-	b, err := startBridge(c, "127.0.0.1:0")
-	if err != nil {
-		return err
 	}
-	fmt.Fprintf(stdout, "listening %s pprof %s\n", b.url, b.pprof)
-	_, _ = io.Copy(io.Discard, stdin) // until the parent closes it (or dies)
-	return b.close()
+	if err := waitServeReady(ctx, b.base, exited); err != nil {
+		_ = b.close()
+		where := "run with -bridge-log - to see its log"
+		if logPath != "" && logPath != os.DevNull {
+			where = "its log: " + logPath
+		}
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("webhook-bridge serve exited before it was ready (%v); %s", waitErr, where)
+		default:
+		}
+		return nil, fmt.Errorf("%w; %s", err, where)
+	}
+	return b, nil
 }
 
-// goroutinesOf reads the goroutine count from a net/http/pprof endpoint.
-func goroutinesOf(ctx context.Context, pprof string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+pprof+"/debug/pprof/goroutine?debug=1", nil)
+// waitServeReady polls base/readyz until it answers 200. The index of a new
+// topic is read at once, but serve would wait up to 2 minutes for a slow
+// one (BRIDGE_INDEX_CATCHUP_TIMEOUT).
+func waitServeReady(ctx context.Context, base string, exited <-chan struct{}) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(150 * time.Second)
+	last := "no answer"
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err != nil {
+			last = err.Error()
+		} else {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%s %s", resp.Status, bytes.TrimSpace(body))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("webhook-bridge serve not ready within 150s: /readyz: %s", last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-exited:
+			return errors.New("exited")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// baseOf returns the scheme and host of a bridge's webhook URL.
+func baseOf(webhooksURL string) string {
+	if i := strings.Index(webhooksURL, "://"); i >= 0 {
+		if j := strings.IndexByte(webhooksURL[i+3:], '/'); j >= 0 {
+			return webhooksURL[:i+3+j]
+		}
+	}
+	return webhooksURL
+}
+
+// scrape reads the named unlabelled samples from a bridge's /metrics;
+// names it does not export are missing from the map.
+func scrape(ctx context.Context, base string, names ...string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	line, err := bufio.NewReader(resp.Body).ReadString('\n')
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	if _, err := fmt.Sscanf(line, "goroutine profile: total %d", &n); err != nil {
-		return 0, fmt.Errorf("goroutine profile: %q", line)
-	}
-	return n, nil
-}
-
-// profileChild fetches a CPU profile of seconds from a pprof endpoint into
-// path.
-func profileChild(ctx context.Context, pprof string, seconds int, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprof, seconds), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profile: %s", resp.Status)
+		return nil, fmt.Errorf("/metrics: %s", resp.Status)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, val, _ := strings.Cut(sc.Text(), " ")
+		if !want[name] {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = v
+		}
 	}
-	return f.Close()
+	return out, sc.Err()
 }
 
 // writerCounters reads the bridge's Kafka writer counters (produce requests
-// and records) from its /metrics; ok is false when it exports none.
-func writerCounters(ctx context.Context, webhooksURL string) (writes, messages float64, ok bool) {
-	u := strings.TrimSuffix(webhooksURL, "/webhooks") + "/metrics"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+// and records); ok is false when it exports none.
+func writerCounters(ctx context.Context, base string) (writes, messages float64, ok bool) {
+	const w, m = "webhook_bridge_kafka_writer_writes_total", "webhook_bridge_kafka_writer_messages_total"
+	s, err := scrape(ctx, base, w, m)
 	if err != nil {
 		return 0, 0, false
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, 0, false
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	found := 0
-	for sc.Scan() {
-		name, val, _ := strings.Cut(sc.Text(), " ")
-		v, err := strconv.ParseFloat(val, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "webhook_bridge_kafka_writer_writes_total":
-			writes, found = v, found+1
-		case "webhook_bridge_kafka_writer_messages_total":
-			messages, found = v, found+1
-		}
-	}
-	return writes, messages, found == 2
+	writes, ok1 := s[w]
+	messages, ok2 := s[m]
+	return writes, messages, ok1 && ok2
 }

@@ -86,6 +86,7 @@ type worker struct {
 	buf  []byte
 	rd   bytes.Reader
 	rec  topics.Record // the baseline's record buffers, reused while Publish succeeds
+	recs []topics.Record
 	id   []byte
 	conn *rawConn   // -client raw
 	hist *histogram // the phase's: from when the request was due (open loop) or sent
@@ -155,10 +156,17 @@ func (t *httpTarget) send(ctx context.Context, w *worker, v *variant, seq uint64
 func (t *httpTarget) close() { t.client.CloseIdleConnections() }
 
 // kafkaTarget publishes the records the bridge would, straight to Kafka
-// through a kafka.Writer configured like the bridge's.
+// through a kafka.Writer configured like the bridge's: each event with the
+// company-index record the bridge publishes with it (a REMOVED event's
+// tombstone every time, an entity's mapping until it is known).
 type kafkaTarget struct {
 	w       *kafka.Writer
 	timeout time.Duration
+	known   *sync.Map // entities mapped, as the bridge's index learns them
+}
+
+func newKafkaTarget(w *kafka.Writer, timeout time.Duration) *kafkaTarget {
+	return &kafkaTarget{w: w, timeout: timeout, known: &sync.Map{}}
 }
 
 func (t *kafkaTarget) send(ctx context.Context, w *worker, v *variant, seq uint64) (int, error) {
@@ -166,11 +174,24 @@ func (t *kafkaTarget) send(ctx context.Context, w *worker, v *variant, seq uint6
 		w.id = make([]byte, idLen)
 	}
 	v.recordInto(&w.rec, w.id, w.ids, seq)
+	w.recs = append(w.recs[:0], w.rec)
+	learn := false
+	if v.index.Topic != "" {
+		if v.tombstone {
+			w.recs = append(w.recs, v.index)
+		} else if _, ok := t.known.Load(v.entity); !ok {
+			w.recs = append(w.recs, v.index)
+			learn = true
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	if err := t.w.Publish(ctx, w.rec); err != nil {
-		w.rec, w.id = topics.Record{}, nil // the writer may still hold them
+	if err := t.w.Publish(ctx, w.recs...); err != nil {
+		w.rec, w.id, w.recs = topics.Record{}, nil, nil // the writer may still hold them
 		return 0, err
+	}
+	if learn {
+		t.known.Store(v.entity, true)
 	}
 	return statusPublished, nil
 }
@@ -199,6 +220,7 @@ type phaseStats struct {
 	ok       uint64
 	counted  uint64 // requests completed in the window
 	sent     uint64 // every sequence number handed out
+	cpuReqs  uint64 // requests the CPU measured between the window hooks served
 	window   time.Duration
 	samples  []sample
 	lateness time.Duration // open loop: how far the schedule fell behind at most
@@ -214,9 +236,20 @@ type sample struct {
 	Errors     uint64  `json:"errors"`
 }
 
+// loadHooks are what runLoad calls back, each optional.
+type loadHooks struct {
+	// sample reads the measured process (every spec.every).
+	sample func(since time.Duration) sample
+	// window is called with true when the warm-up ends and the measured
+	// window begins, then with false when it ends: at the end of the
+	// duration (closed loop) or when the last scheduled request is answered
+	// (open loop). CPU measured between the two is the window's requests'.
+	window func(begin bool)
+}
+
 // runLoad drives tgt with spec, in a closed loop or on a fixed schedule.
 // Every event it sends has its outcome recorded in out.
-func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids eventIDs, out *outcomes, sampler func(time.Duration) sample, log io.Writer) phaseStats {
+func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids eventIDs, out *outcomes, hooks loadHooks, log io.Writer) phaseStats {
 	hist, svc := newHistogram(), newHistogram()
 	start := time.Now()
 	warmEnd := start.Add(spec.warmup)
@@ -254,6 +287,31 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 			w.fail(strconv.Itoa(status))
 		}
 	}
+
+	// The measured window's hooks.
+	answered := make(chan struct{}) // every request answered
+	windowDone := make(chan struct{})
+	go func() {
+		defer close(windowDone)
+		until := func(t time.Time) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Until(t)):
+			}
+		}
+		until(warmEnd)
+		if hooks.window != nil {
+			hooks.window(true)
+		}
+		if spec.rate > 0 {
+			<-answered
+		} else {
+			until(end)
+		}
+		if hooks.window != nil {
+			hooks.window(false)
+		}
+	}()
 
 	var wg sync.WaitGroup
 	var lateness time.Duration
@@ -308,7 +366,7 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 	stopSamples := make(chan struct{})
 	var samples []sample
 	var sampleWG sync.WaitGroup
-	if spec.every > 0 && sampler != nil {
+	if spec.every > 0 && hooks.sample != nil {
 		sampleWG.Add(1)
 		go func() {
 			defer sampleWG.Done()
@@ -321,7 +379,7 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 					return
 				case now := <-t.C:
 					d := done.Load()
-					s := sampler(now.Sub(start))
+					s := hooks.sample(now.Sub(start))
 					s.Rate = float64(d-lastDone) / now.Sub(lastAt).Seconds()
 					s.Errors = errCount.Load()
 					lastDone, lastAt = d, now
@@ -337,6 +395,8 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 		}()
 	}
 	wg.Wait()
+	close(answered)
+	<-windowDone
 	close(stopSamples)
 	sampleWG.Wait()
 	for _, w := range workers {
@@ -355,6 +415,7 @@ func runLoad(ctx context.Context, tgt target, spec loadSpec, vs []variant, ids e
 			ps.errs[k] += v
 		}
 	}
+	ps.cpuReqs = ps.counted
 	return ps
 }
 
@@ -394,6 +455,7 @@ func runSingle(ctx context.Context, tgt target, n int, gap time.Duration, vs []v
 	}
 	w.close()
 	ps.window = time.Since(start)
+	ps.cpuReqs = ps.sent
 	return ps
 }
 

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -24,19 +24,6 @@ import (
 	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
-
-// TestMain lets the test binary serve as the -spawn child, as the real
-// binary does.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "-child" {
-		if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
 
 // exactQuantile is the nearest-rank quantile of sorted values.
 func exactQuantile(sorted []int64, q float64) int64 {
@@ -151,27 +138,6 @@ func TestHistogramBucketsCoverEveryValue(t *testing.T) {
 	}
 }
 
-func TestTemplatesAreTheBridgeSamples(t *testing.T) {
-	samples, err := filepath.Glob("../../bridge/testdata/samples/*.json")
-	if err != nil || len(samples) == 0 {
-		t.Fatalf("no samples: %v", err)
-	}
-	for _, s := range samples {
-		want, err := os.ReadFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := templates.ReadFile("templates/" + filepath.Base(s))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("templates/%s differs from %s: copy the samples again (cp bridge/testdata/samples/*.json cmd/webhook-bench/templates/)", filepath.Base(s), s)
-		}
-	}
-	entries, _ := templates.ReadDir("templates")
-	if len(entries) != len(samples) {
-		t.Errorf("%d templates, %d samples", len(entries), len(samples))
-	}
-}
-
 func TestEventIDs(t *testing.T) {
 	ids := newEventIDs("0a1b2c3d", 7)
 	for _, seq := range []uint64{0, 1, 0xabc, 1<<48 - 1} {
@@ -188,38 +154,72 @@ func TestEventIDs(t *testing.T) {
 	}
 }
 
+// samples are the bridge's samples, seen from this package's folder.
+const samples = "../../bridge/testdata/samples"
+
+// learnedIndex is a company index that learned the mappings it was given,
+// as the bridge's does from the index topic and its own publishes.
+type learnedIndex map[string]string
+
+func (l learnedIndex) Company(name, uuid string) (string, bool) {
+	c, ok := l[topics.IndexKey(name, uuid)]
+	return c, ok
+}
+
 // The records the baseline writes and the verification expects are the
-// bridge's own: spliced records equal bridge.Normalize of the spliced body.
+// bridge's own: spliced records equal topics.Normalize of the spliced body,
+// with no index, and with an index that learned every mapping the variants
+// teach (in whatever order they arrived), so the index cannot change a key.
 func TestVariantsAreWhatTheBridgeWrites(t *testing.T) {
 	n := topics.Naming{Prefix: "bench-test."}
 	parts := map[string]int{}
 	for _, r := range topics.Catalog {
 		parts[n.Topic(r.Name)] = 6
 	}
-	vs, err := makeVariants(bodyOptions{Variants: 300, Companies: 50, MinBytes: 1024, MaxBytes: 2048, Seed: 7}, n, parts)
+	vs, err := makeVariants(bodyOptions{Variants: 300, Companies: 50, MinBytes: 1024, MaxBytes: 2048, Samples: samples, Seed: 7}, n, parts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	learned := learnedIndex{}
+	for _, v := range vs {
+		if v.index.Topic != "" && !v.tombstone {
+			learned[string(v.index.Key)] = string(v.index.Value)
+		}
+	}
+	if len(learned) < 50 {
+		t.Fatalf("the variants teach the index %d mappings, want many", len(learned))
 	}
 	ids := newEventIDs("feedbeef", 1)
 	resources := map[string]bool{}
 	companies := map[string]bool{}
+	tombstones := 0
 	for i := range vs {
 		v := &vs[i]
 		for _, seq := range []uint64{uint64(i), uint64(i) + 1<<30} {
 			body := v.bodyFor(nil, ids, seq)
-			ev, err := topics.Normalize(body, n, nil)
-			if err != nil {
-				t.Fatalf("%s: %v\n%s", v.name, err, body)
-			}
-			if ev.Envelope.ID != ids.id(seq) {
-				t.Fatalf("%s: event id %q, want %q", v.name, ev.Envelope.ID, ids.id(seq))
-			}
-			if diff := cmp.Diff(ev.Record, v.recordFor(ids, seq)); diff != "" {
-				t.Fatalf("%s: spliced record differs from Normalize's (-normalize +spliced):\n%s", v.name, diff)
+			for _, index := range []topics.CompanyIndex{nil, emptyIndex{}, learned} {
+				ev, err := topics.Normalize(body, n, index)
+				if err != nil {
+					t.Fatalf("%s: %v\n%s", v.name, err, body)
+				}
+				if ev.Envelope.ID != ids.id(seq) {
+					t.Fatalf("%s: event id %q, want %q", v.name, ev.Envelope.ID, ids.id(seq))
+				}
+				if want := v.recordFor(ids, seq); !reflect.DeepEqual(ev.Record, want) {
+					t.Fatalf("%s (index %T): spliced record differs from Normalize's (-normalize +spliced):\n%s", v.name, index, cmp.Diff(ev.Record, want))
+				}
+				if index == (emptyIndex{}) {
+					if !reflect.DeepEqual(ev.IndexUpdate, v.index) {
+						t.Fatalf("%s: index record differs (-normalize +variant):\n%s", v.name, cmp.Diff(ev.IndexUpdate, v.index))
+					}
+				}
 			}
 			if len(v.parts) != 6 {
 				t.Fatalf("%s: %d partitions", v.name, len(v.parts))
 			}
+		}
+		if v.tombstone {
+			tombstones++
 		}
 		resources[v.rec.Topic] = true
 		if c := ev(t, v, n).Key.CompanyID; c != "" {
@@ -235,6 +235,26 @@ func TestVariantsAreWhatTheBridgeWrites(t *testing.T) {
 	if len(companies) < 30 {
 		t.Errorf("bodies name %d companies, want many", len(companies))
 	}
+	if tombstones == 0 {
+		t.Error("no variant writes a tombstone: REMOVED events are missing")
+	}
+}
+
+// Whatever the seed, no generated entity is shared by an event keyed
+// through the index and one that teaches it.
+func TestVariantsKeepEntitiesApart(t *testing.T) {
+	n := topics.Naming{Prefix: "bench-test."}
+	for seed := uint64(1); seed <= 20; seed++ {
+		if _, err := makeVariants(bodyOptions{Variants: 410, Companies: 5, MinBytes: 0, MaxBytes: 0, Samples: samples, Seed: seed}, n, nil); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	}
+	// The samples as they are share entities (subscription-added and
+	// subscription-removed name the same subscription): refused.
+	_, err := makeVariants(bodyOptions{Variants: 41, Dir: samples}, n, nil)
+	if err == nil || !strings.Contains(err.Error(), "same entity") {
+		t.Errorf("makeVariants(-bodies samples) = %v, want the same-entity error", err)
+	}
 }
 
 func ev(t *testing.T, v *variant, n topics.Naming) topics.Routed {
@@ -246,29 +266,26 @@ func ev(t *testing.T, v *variant, n topics.Naming) topics.Routed {
 	return e
 }
 
-// benchTopics creates a run's topics on the test broker.
+// benchTopics creates a run's topics on the test broker, as `topics
+// create` does.
 func benchTopics(t *testing.T, kc kafka.Config) (topics.Naming, *kafkago.Client, map[string]int) {
 	t.Helper()
 	n := topics.Naming{Prefix: "bench-test-" + randomHex(8) + "."}
-	var names []string
-	for _, r := range topics.Catalog {
-		names = append(names, n.Topic(r.Name))
-	}
-	names = append(names, n.Quarantine())
 	admin, err := kafka.NewAdmin(kc, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(admin.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := admin.Create(ctx, names, kafka.TopicSpec{Partitions: 2, ReplicationFactor: 1}); err != nil {
+	if _, err := admin.Create(ctx, n.All(), kafka.TopicSpec{Partitions: 2, ReplicationFactor: 1, Compacted: n.Compacted()}); err != nil {
 		t.Fatal(err)
 	}
 	client := &kafkago.Client{Addr: kafkago.TCP(kc.Brokers...), Timeout: 30 * time.Second}
 	t.Cleanup(func() {
-		_, _ = client.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: names})
+		_, _ = client.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: n.All()})
 	})
-	parts, err := waitReady(ctx, admin, client, names)
+	parts, err := waitReady(ctx, admin, client, n.All())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,11 +293,11 @@ func benchTopics(t *testing.T, kc kafka.Config) (topics.Naming, *kafkago.Client,
 }
 
 // lyingTarget wraps the baseline target: it can claim success for an event
-// it never writes, write an event twice, or write a record that is not the
-// bridge's.
+// it never writes, write an event twice, write a record that is not the
+// bridge's, or leave out an event's company-index record.
 type lyingTarget struct {
 	kafkaTarget
-	skip, twice, corrupt uint64
+	skip, twice, corrupt, noIndex uint64
 }
 
 func (l *lyingTarget) send(ctx context.Context, w *worker, v *variant, seq uint64) (int, error) {
@@ -291,6 +308,8 @@ func (l *lyingTarget) send(ctx context.Context, w *worker, v *variant, seq uint6
 		rec := v.recordFor(w.ids, seq)
 		rec.Value = append(rec.Value[:len(rec.Value)-1], ' ', '}')
 		return statusPublished, l.w.Publish(ctx, rec)
+	case l.noIndex:
+		return statusPublished, l.w.Publish(ctx, v.recordFor(w.ids, seq))
 	case l.twice:
 		if _, err := l.kafkaTarget.send(ctx, w, v, seq); err != nil {
 			return 0, err
@@ -302,9 +321,16 @@ func (l *lyingTarget) send(ctx context.Context, w *worker, v *variant, seq uint6
 func TestVerifyCatchesLossDuplicatesAndWrongRecords(t *testing.T) {
 	kc := kafkatest.Kafka(t)
 	n, client, parts := benchTopics(t, kc)
-	vs, err := makeVariants(bodyOptions{Variants: 41, Companies: 10, MinBytes: 1024, MaxBytes: 2048, Seed: 3}, n, parts)
+	vs, err := makeVariants(bodyOptions{Variants: 41, Companies: 10, MinBytes: 1024, MaxBytes: 2048, Samples: samples, Seed: 3}, n, parts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	removed := uint64(math.MaxUint64) // the first variant whose event carries a tombstone
+	for i, v := range vs {
+		if v.tombstone {
+			removed = uint64(i)
+			break
+		}
 	}
 	w, err := kafka.NewWriter(kafkatest.Writer(kc), zerolog.Nop())
 	if err != nil {
@@ -312,19 +338,25 @@ func TestVerifyCatchesLossDuplicatesAndWrongRecords(t *testing.T) {
 	}
 	defer w.Close()
 	ctx := context.Background()
+	idx := newIndexCheck(n.Index(), parts[n.Index()], vs, true)
+	const none = math.MaxUint64
 	tests := []struct {
 		name string
 		lie  lyingTarget
 		want func(v verifyResult) bool
 	}{
-		{"honest", lyingTarget{skip: math.MaxUint64, twice: math.MaxUint64, corrupt: math.MaxUint64},
-			func(v verifyResult) bool { return v.OK && v.Found == v.Acked && v.Acked > 0 }},
-		{"a 2xx event that is not in Kafka", lyingTarget{skip: 3, twice: math.MaxUint64, corrupt: math.MaxUint64},
+		{"honest", lyingTarget{skip: none, twice: none, corrupt: none, noIndex: none},
+			func(v verifyResult) bool {
+				return v.OK && v.Found == v.Acked && v.Acked > 0 && v.IndexRecords > 0 && v.Tombstones > 0
+			}},
+		{"a 2xx event that is not in Kafka", lyingTarget{skip: 3, twice: none, corrupt: none, noIndex: none},
 			func(v verifyResult) bool { return !v.OK && v.Missing == 1 && v.Duplicates == 0 && v.Found == v.Acked-1 }},
-		{"an event written twice", lyingTarget{skip: math.MaxUint64, twice: 5, corrupt: math.MaxUint64},
+		{"an event written twice", lyingTarget{skip: none, twice: 5, corrupt: none, noIndex: none},
 			func(v verifyResult) bool { return !v.OK && v.Duplicates == 1 && v.Missing == 0 }},
-		{"a record that is not the bridge's", lyingTarget{skip: math.MaxUint64, twice: math.MaxUint64, corrupt: 2},
+		{"a record that is not the bridge's", lyingTarget{skip: none, twice: none, corrupt: 2, noIndex: none},
 			func(v verifyResult) bool { return !v.OK && v.Mismatched == 1 && v.Missing == 0 }},
+		{"a REMOVED event without its tombstone", lyingTarget{skip: none, twice: none, corrupt: none, noIndex: removed},
+			func(v verifyResult) bool { return !v.OK && v.IndexMissing == 1 && v.Missing == 0 && v.Mismatched == 0 }},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,24 +365,23 @@ func TestVerifyCatchesLossDuplicatesAndWrongRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			tgt := tt.lie
-			tgt.kafkaTarget = kafkaTarget{w: w, timeout: 10 * time.Second}
+			tgt.kafkaTarget = *newKafkaTarget(w, 10*time.Second)
 			ids := newEventIDs("c0ffee00", i+1)
 			out := &outcomes{}
-			ps := runLoad(ctx, &tgt, loadSpec{concurrency: 2, duration: 300 * time.Millisecond}, vs, ids, out, nil, io.Discard)
-			if ps.sent < 10 {
+			ps := runLoad(ctx, &tgt, loadSpec{concurrency: 2, duration: 300 * time.Millisecond}, vs, ids, out, loadHooks{}, io.Discard)
+			if ps.sent < 50 {
 				t.Fatalf("only %d events sent", ps.sent)
 			}
 			to, err := endOffsets(ctx, client, parts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := verify(ctx, kc.Brokers, from, to, ids, vs, out)
+			v := verify(ctx, kc.Brokers, from, to, ids, vs, out, idx)
 			if !tt.want(v) {
 				t.Errorf("verify = %+v", v)
 			}
 		})
 	}
-	// A record of this phase that was never sent.
 	t.Run("an event that was never sent", func(t *testing.T) {
 		from, _ := endOffsets(ctx, client, parts)
 		ids := newEventIDs("c0ffee00", 99)
@@ -362,54 +393,115 @@ func TestVerifyCatchesLossDuplicatesAndWrongRecords(t *testing.T) {
 			}
 		}
 		to, _ := endOffsets(ctx, client, parts)
-		if v := verify(ctx, kc.Brokers, from, to, ids, vs, out); v.OK || v.Unexpected != 1 || v.Found != 1 {
+		if v := verify(ctx, kc.Brokers, from, to, ids, vs, out, idx); v.OK || v.Unexpected != 1 || v.Found != 1 {
+			t.Errorf("verify = %+v", v)
+		}
+	})
+	t.Run("a company-index record the events do not imply", func(t *testing.T) {
+		var learner *variant
+		for i := range vs {
+			if v := &vs[i]; v.index.Topic != "" && !v.tombstone {
+				learner = v
+				break
+			}
+		}
+		from, _ := endOffsets(ctx, client, parts)
+		wrong := topics.IndexRecord(n, "subscription", "not-a-variant", "somebody")
+		other := learner.index
+		other.Value = []byte("another-company")
+		if err := w.Publish(ctx, wrong, other); err != nil {
+			t.Fatal(err)
+		}
+		to, _ := endOffsets(ctx, client, parts)
+		v := verify(ctx, kc.Brokers, from, to, newEventIDs("c0ffee00", 100), vs, &outcomes{}, idx)
+		if v.OK || v.Mismatched != 1 || v.Foreign != 1 {
+			t.Errorf("verify = %+v", v)
+		}
+	})
+	t.Run("an acknowledged event whose mapping was never written", func(t *testing.T) {
+		fresh := newIndexCheck(n.Index(), parts[n.Index()], vs, true) // knows no mapping
+		seq := uint64(0)
+		for vs[seq].index.Topic == "" || vs[seq].tombstone {
+			seq++
+		}
+		from, _ := endOffsets(ctx, client, parts)
+		ids := newEventIDs("c0ffee00", 101)
+		out := &outcomes{}
+		out.set(seq, acked)
+		if err := w.Publish(ctx, vs[seq].recordFor(ids, seq)); err != nil {
+			t.Fatal(err)
+		}
+		to, _ := endOffsets(ctx, client, parts)
+		if v := verify(ctx, kc.Brokers, from, to, ids, vs, out, fresh); v.OK || v.IndexMissing != 1 || v.Found != 1 {
 			t.Errorf("verify = %+v", v)
 		}
 	})
 }
 
-// A tiny whole run: baseline, in-process bridge and single requests, JSON out.
+// A tiny whole run against the real `webhook-bridge serve`: closed and open
+// loop levels with their baselines, then single requests; JSON out.
 func TestRunTinyBench(t *testing.T) {
 	kc := kafkatest.Kafka(t)
 	var stdout, stderr bytes.Buffer
+	log := filepath.Join(t.TempDir(), "bridge.log")
 	args := []string{
 		"-brokers", strings.Join(kc.Brokers, ","), "-duration", "1s", "-warmup", "200ms",
-		"-concurrency", "4", "-partitions", "2", "-single", "10", "-single-gap", "1ms",
-		"-cooldown", "0", "-variants", "82", "-json", "-bridge-log", "", "-client", "nethttp",
+		"-concurrency", "1,4", "-rate", "200", "-partitions", "2", "-single", "10", "-single-gap", "1ms",
+		"-cooldown", "0", "-variants", "82", "-json", "-bridge-log", log, "-client", "nethttp",
 	}
-	if err := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr); err != nil {
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
 	var rep report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
 	}
-	if !rep.OK || len(rep.Results) != 3 {
-		t.Fatalf("report: ok %v, %d results\n%s", rep.OK, len(rep.Results), stdout.String())
+	if !rep.OK || len(rep.Results) != 7 || len(rep.Levels) != 3 {
+		t.Fatalf("report: ok %v, %d results, %d levels\n%s", rep.OK, len(rep.Results), len(rep.Levels), stdout.String())
 	}
 	for _, r := range rep.Results {
-		if r.Requests == 0 || !r.Verify.OK || r.Verify.Found != r.Verify.Acked || r.LatencyMS["p50"] <= 0 {
-			t.Errorf("%s %s: %d requests, verify %+v, latency %v", r.Mode, r.Load, r.Requests, r.Verify, r.LatencyMS)
+		// /proc counts CPU in 10 ms ticks: ten single requests may cost
+		// less than one.
+		cpuKnown := r.CPUPerReqUS > 0 || r.Mode == "single"
+		if r.Requests == 0 || !r.Verify.OK || r.Verify.Found != r.Verify.Acked || r.LatencyMS["p50"] <= 0 || !cpuKnown || r.PeakRSS <= 0 {
+			t.Errorf("%s %s: %d requests, verify %+v, latency %v, %.0f cpu µs/req, rss %d", r.Mode, r.Load, r.Requests, r.Verify, r.LatencyMS, r.CPUPerReqUS, r.PeakRSS)
 		}
 		if len(r.Errors) > 0 {
 			t.Errorf("%s %s: errors %v", r.Mode, r.Load, r.Errors)
 		}
+		if r.Mode != "baseline" && !strings.Contains(r.Measured, "webhook-bridge process") {
+			t.Errorf("%s %s: measured %q, want the bridge process", r.Mode, r.Load, r.Measured)
+		}
+		if r.Verify.IndexRecords == 0 && r.Mode != "single" {
+			t.Errorf("%s %s: no company-index records read back", r.Mode, r.Load)
+		}
 	}
-	if _, ok := rep.Ratios["c=4"]; !ok {
-		t.Errorf("no throughput ratio: %v", rep.Ratios)
+	for i, want := range []string{"c=1", "c=4", "rate=200/s"} {
+		l := rep.Levels[i]
+		if l.Load != want || l.Ratio <= 0 || l.BridgeCPUUS <= 0 || l.BaselineCPUUS <= 0 || l.BridgePeakRSS <= 0 {
+			t.Errorf("level %d = %+v, want %s with ratio, CPU and RSS", i, l, want)
+		}
 	}
-	// Open loop, table output, the raw client, a bridge in a child process.
+	if b, err := os.ReadFile(log); err != nil || !bytes.Contains(b, []byte(`"listening"`)) || !bytes.Contains(b, []byte("/webhooks")) {
+		t.Errorf("bridge log %s: %v\n%.2000s", log, err, b)
+	}
+
+	// A given binary, bridge only, open loop, the raw client, samples, table.
+	bin, err := buildBridge(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	stdout.Reset()
 	args = []string{
 		"-brokers", strings.Join(kc.Brokers, ","), "-duration", "1s", "-warmup", "100ms", "-mode", "bridge",
 		"-rate", "200", "-partitions", "1", "-single", "5", "-cooldown", "0", "-variants", "41", "-bridge-log", "",
-		"-spawn", "-every", "300ms",
+		"-bridge-bin", bin, "-every", "300ms",
 	}
-	if err := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr); err != nil {
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
 	out := stdout.String()
-	if !strings.Contains(out, "rate=200/s") || strings.Count(out, " ok") != 2 || !strings.Contains(out, "child process") {
+	if !strings.Contains(out, "rate=200/s") || strings.Count(out, " ok\n") != 2 || !strings.Contains(out, "webhook-bridge serve, process") {
 		t.Errorf("table:\n%s", out)
 	}
 	if !strings.Contains(stderr.String(), "goroutines") {
@@ -417,25 +509,49 @@ func TestRunTinyBench(t *testing.T) {
 	}
 }
 
+func TestRunNeedsTheSamples(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-samples", "no/such/samples"}, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "-samples no/such/samples") {
+		t.Errorf("run = %v, want an error naming -samples", err)
+	}
+}
+
 func TestFlags(t *testing.T) {
 	tests := []struct {
-		name    string
-		give    []string
-		wantErr string
+		name      string
+		give      []string
+		wantErr   string
+		wantLoads []string
 	}{
-		{"defaults", nil, ""},
-		{"concurrency list", []string{"-concurrency", "64,128,256"}, ""},
-		{"rate", []string{"-rate", "2000"}, ""},
-		{"bad mode", []string{"-mode", "fast"}, "-mode"},
-		{"rate with a list of workers", []string{"-rate", "2000", "-concurrency", "1,2"}, "-concurrency"},
-		{"pid without url", []string{"-pid", "1"}, "-pid"},
-		{"bad sizes", []string{"-body-bytes", "2000"}, "-body-bytes"},
+		{"defaults", nil, "", []string{"c=64"}},
+		{"concurrency list", []string{"-concurrency", "64,128,256"}, "", []string{"c=64", "c=128", "c=256"}},
+		{"rate", []string{"-rate", "2000"}, "", []string{"rate=2000/s"}},
+		{"closed and open levels", []string{"-concurrency", "1,4,16,64,256", "-rate", "500,2000"}, "",
+			[]string{"c=1", "c=4", "c=16", "c=64", "c=256", "rate=500/s", "rate=2000/s"}},
+		{"CI", []string{"-concurrency", "64", "-duration", "10s", "-warmup", "2s", "-single", "50"}, "", []string{"c=64"}},
+		{"spawn is accepted", []string{"-spawn"}, "", []string{"c=64"}},
+		{"bad mode", []string{"-mode", "fast"}, "-mode", nil},
+		{"bad rate", []string{"-rate", "500,x"}, "-rate", nil},
+		{"pid without url", []string{"-pid", "1"}, "-pid", nil},
+		{"binary with url", []string{"-url", "http://h/webhooks", "-bridge-bin", "/bin/true"}, "-bridge-bin", nil},
+		{"bad sizes", []string{"-body-bytes", "2000"}, "-body-bytes", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseFlags(tt.give, io.Discard)
+			c, err := parseFlags(tt.give, io.Discard)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Errorf("parseFlags(%q) = %v, want error containing %q", tt.give, err, tt.wantErr)
+				t.Fatalf("parseFlags(%q) = %v, want error containing %q", tt.give, err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			var got []string
+			for _, l := range c.loads() {
+				got = append(got, l.String())
+			}
+			if diff := cmp.Diff(tt.wantLoads, got); diff != "" {
+				t.Errorf("loads (-want +got):\n%s", diff)
 			}
 		})
 	}

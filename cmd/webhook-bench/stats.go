@@ -237,6 +237,7 @@ type usage struct {
 	peak      int64
 	stop      chan struct{}
 	done      chan struct{}
+	ended     bool
 	CPU       time.Duration
 	PeakRSS   int64
 	HostBusy  float64 // 0..1 of all cores
@@ -268,7 +269,23 @@ func startUsage(p proc) *usage {
 	return u
 }
 
+// restart measures CPU (the process's and the machine's) from now on: the
+// measured window begins after the warm-up. The RSS peak keeps counting
+// from startUsage.
+func (u *usage) restart() {
+	var err error
+	if u.cpu0, err = u.p.cpu(); err != nil && u.sampleErr == nil {
+		u.sampleErr = err
+	}
+	u.busy0, u.total0 = hostCPU()
+}
+
+// end stops the measurement; calls after the first do nothing.
 func (u *usage) end() {
+	if u.ended {
+		return
+	}
+	u.ended = true
 	close(u.stop)
 	<-u.done
 	if r, err := u.p.rss(); err == nil && r > u.peak {

@@ -59,7 +59,12 @@ type verifyResult struct {
 	Missing    uint64 `json:"missing"`
 	Duplicates uint64 `json:"duplicates"`
 	Unexpected uint64 `json:"unexpected"`
-	Mismatched uint64 `json:"mismatched"`
+	Mismatched uint64 `json:"mismatched"` // company-index records included
+	// IndexMissing counts company-index records absent although an event
+	// that implies them was acknowledged: a REMOVED event's tombstone, or
+	// (in the run's own topics) the mapping of an entity whose event named
+	// its company.
+	IndexMissing uint64 `json:"index_missing"`
 	// Not failures: events that got an error yet landed (a 503 after the
 	// broker had the record: delivery is at least once), and records of
 	// other writers in the same topics.
@@ -67,20 +72,61 @@ type verifyResult struct {
 	LandedAfterError uint64   `json:"landed_after_error"`
 	Foreign          uint64   `json:"foreign"`
 	Read             uint64   `json:"records_read"`
+	IndexRecords     uint64   `json:"index_records"` // of the read, those of the company index
+	Tombstones       uint64   `json:"index_tombstones"`
 	Problems         []string `json:"problems,omitempty"`
 	Took             float64  `json:"took_s"`
 }
 
+// indexCheck is what verify expects of the company-index topic. Its records
+// carry no event id: they are the side effects of the events, checked
+// against what the variants imply rather than one by one.
+type indexCheck struct {
+	topic string
+	parts []int
+	// want holds, for each entity of the variants, the values its records
+	// may have: its company, or "" (a tombstone).
+	want map[string]map[string]bool
+	// mapped is every entity whose mapping was read so far in the run:
+	// the bridge writes a mapping only until its index holds it, perhaps
+	// in an earlier phase (or the baseline did).
+	mapped map[string]bool
+	// strict makes a missing mapping a failure: true when the topics are
+	// the run's own, so that no mapping can predate it.
+	strict bool
+}
+
+func newIndexCheck(topic string, partitions int, vs []variant, strict bool) *indexCheck {
+	c := &indexCheck{topic: topic, want: map[string]map[string]bool{}, mapped: map[string]bool{}, strict: strict}
+	for p := range partitions {
+		c.parts = append(c.parts, p)
+	}
+	for _, v := range vs {
+		if v.index.Topic == "" {
+			continue
+		}
+		k := string(v.index.Key)
+		if c.want[k] == nil {
+			c.want[k] = map[string]bool{}
+		}
+		c.want[k][string(v.index.Value)] = true
+	}
+	return c
+}
+
 // verify reads every record written to the topics between from and to and
 // checks them against the phase's outcomes: every acknowledged event exactly
-// once and exactly as expected, nothing that was not sent, no duplicates.
-func verify(ctx context.Context, brokers []string, from, to offsets, ids eventIDs, vs []variant, out *outcomes) verifyResult {
+// once and exactly as expected, nothing that was not sent, no duplicates;
+// with idx, the company-index records the events imply too.
+func verify(ctx context.Context, brokers []string, from, to offsets, ids eventIDs, vs []variant, out *outcomes, idx *indexCheck) verifyResult {
 	start := time.Now()
 	n := out.n.Load()
 	seen := make([]uint8, n) // each sequence number lives in one partition: one reader writes it
 	var (
-		mu  sync.Mutex
-		res verifyResult
+		mu         sync.Mutex
+		res        verifyResult
+		tombstones = map[string]uint64{} // by entity
+		mapped     = map[string]bool{}
 	)
 	problem := func(format string, args ...any) {
 		mu.Lock()
@@ -109,7 +155,8 @@ func verify(ctx context.Context, brokers []string, from, to offsets, ids eventID
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var st struct{ read, foreign, mismatched, unexpected, readErrors uint64 }
+			var st struct{ read, foreign, mismatched, unexpected, readErrors, index, tombstones uint64 }
+			tombs, maps := map[string]uint64{}, map[string]bool{}
 			var want topics.Record
 			wantID := make([]byte, idLen)
 			for sp := range work {
@@ -134,6 +181,28 @@ func verify(ctx context.Context, brokers []string, from, to offsets, ids eventID
 					}
 					off = m.Offset + 1
 					st.read++
+					if idx != nil && m.Topic == idx.topic {
+						key := string(m.Key)
+						values, ok := idx.want[key]
+						switch {
+						case !ok:
+							st.foreign++
+						case !values[string(m.Value)]:
+							st.mismatched++
+							problem("%s/%d@%d: company-index record %s=%q is not what the events imply", m.Topic, m.Partition, m.Offset, key, m.Value)
+						case m.Partition != (kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: m.Key}, idx.parts...):
+							st.mismatched++
+							problem("%s/%d@%d: company-index record %s is not in murmur2's partition", m.Topic, m.Partition, m.Offset, key)
+						case len(m.Value) == 0:
+							st.index++
+							st.tombstones++
+							tombs[key]++
+						default:
+							st.index++
+							maps[key] = true
+						}
+						continue
+					}
 					id := header(m.Headers, topics.HeaderEventID)
 					seq, ours := ids.seq(id)
 					if !ours {
@@ -163,6 +232,14 @@ func verify(ctx context.Context, brokers []string, from, to offsets, ids eventID
 			res.Mismatched += st.mismatched
 			res.Unexpected += st.unexpected
 			res.ReadErrors += st.readErrors
+			res.IndexRecords += st.index
+			res.Tombstones += st.tombstones
+			for k, n := range tombs {
+				tombstones[k] += n
+			}
+			for k := range maps {
+				mapped[k] = true
+			}
 			mu.Unlock()
 		}()
 	}
@@ -202,9 +279,50 @@ func verify(ctx context.Context, brokers []string, from, to offsets, ids eventID
 			}
 		}
 	}
-	res.OK = res.Missing == 0 && res.Duplicates == 0 && res.Unexpected == 0 && res.Mismatched == 0 && res.ReadErrors == 0
+	if idx != nil {
+		checkIndex(idx, &res, n, vs, out, tombstones, mapped, problem)
+	}
+	res.OK = res.Missing == 0 && res.Duplicates == 0 && res.Unexpected == 0 && res.Mismatched == 0 &&
+		res.ReadErrors == 0 && res.IndexMissing == 0
 	res.Took = time.Since(start).Seconds()
 	return res
+}
+
+// checkIndex checks that every acknowledged event left the index records
+// it implies: a REMOVED event its tombstone (one each: the bridge writes one
+// with every delivery), an event that named its company its entity's
+// mapping (once: in this phase or an earlier one).
+func checkIndex(idx *indexCheck, res *verifyResult, n uint64, vs []variant, out *outcomes, tombstones map[string]uint64, mapped map[string]bool, problem func(string, ...any)) {
+	for k := range mapped {
+		idx.mapped[k] = true
+	}
+	ackedBy := make([]uint64, len(vs)) // by variant
+	for seq := range n {
+		if out.get(seq) == acked {
+			ackedBy[seq%uint64(len(vs))]++
+		}
+	}
+	wantTombs := map[string]uint64{}
+	for i := range vs {
+		v := &vs[i]
+		if v.index.Topic == "" || ackedBy[i] == 0 {
+			continue
+		}
+		k := string(v.index.Key)
+		if v.tombstone {
+			wantTombs[k] += ackedBy[i]
+		} else if !idx.mapped[k] && idx.strict {
+			res.IndexMissing++
+			problem("%s (%s) was acknowledged but its company-index mapping %s is not in %s", v.name, v.entity, k, idx.topic)
+			idx.mapped[k] = true // once
+		}
+	}
+	for k, want := range wantTombs {
+		if got := tombstones[k]; got < want {
+			res.IndexMissing += want - got
+			problem("%d REMOVED events of %s were acknowledged but %s holds %d tombstones of it", want, k, idx.topic, got)
+		}
+	}
 }
 
 // differs says how m is not the record want (of variant v), "" when it is.

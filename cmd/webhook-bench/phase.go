@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
+)
+
+// phaser runs phases and turns what they measured into results.
+type phaser struct {
+	c          config
+	client     *kafkago.Client
+	partitions map[string]int
+	vs         []variant
+	runID      string
+	br         *runningBridge
+	index      *indexCheck
+	n          int // phases so far
+	progress   func(string, ...any)
+	stderr     io.Writer
+}
+
+// measured returns the process whose CPU and RSS a phase reports: the
+// bridge's for a bridge phase, this one (load generator and kafka-go
+// writer) for the baseline.
+func (p *phaser) measured(mode string) (proc, string) {
+	if mode == "baseline" || p.br == nil {
+		return proc{os.Getpid()}, "webhook-bench (load generator + kafka-go writer)"
+	}
+	if p.br.pid == 0 {
+		return proc{}, "not measured (give -pid)"
+	}
+	return proc{p.br.pid}, fmt.Sprintf("webhook-bridge process %d", p.br.pid)
+}
+
+func (p *phaser) run(ctx context.Context, mode string, l loadSpec, tgt target) (result, error) {
+	p.n++
+	ids := newEventIDs(p.runID, p.n)
+	out := &outcomes{}
+	if p.n > 1 && p.c.cooldown > 0 {
+		time.Sleep(p.c.cooldown)
+	}
+	p.progress("%s %s: %s warm-up + %s measured", mode, l, l.warmup, l.duration)
+	from, err := endOffsets(ctx, p.client, p.partitions)
+	if err != nil {
+		return result{}, err
+	}
+	who, whoName := p.measured(mode)
+	u := p.startUsage(who)
+	self := startUsage(proc{os.Getpid()})
+	var broker *usage
+	if p.c.brokerPID > 0 {
+		broker = startUsage(proc{p.c.brokerPID})
+	}
+	var w0, m0 float64
+	var counted bool
+	if bw, ok := tgt.(*kafkaTarget); ok {
+		bw.w.Stats() // reset kafka-go's counters
+	} else if p.br != nil {
+		w0, m0, counted = writerCounters(ctx, p.br.base)
+	}
+	hooks := loadHooks{
+		sample: p.sampler(who),
+		window: func(begin bool) {
+			for _, x := range []*usage{u, self, broker} {
+				switch {
+				case x == nil:
+				case begin:
+					x.restart()
+				default:
+					x.end()
+				}
+			}
+		},
+	}
+	ps := runLoad(ctx, tgt, l, p.vs, ids, out, hooks, p.stderr)
+	r := p.finish(mode, l, ps, u, self, broker, whoName)
+	if bw, ok := tgt.(*kafkaTarget); ok {
+		r.AvgBatch = avgBatch(bw.w.Stats())
+	} else if counted {
+		if w1, m1, ok := writerCounters(ctx, p.br.base); ok && w1 > w0 {
+			r.AvgBatch = (m1 - m0) / (w1 - w0)
+		}
+	}
+	r.Verify, err = p.verify(ctx, from, ids, out)
+	return r, err
+}
+
+func (p *phaser) runSingle(ctx context.Context, tgt target) (result, error) {
+	p.n++
+	ids := newEventIDs(p.runID, p.n)
+	out := &outcomes{}
+	time.Sleep(p.c.cooldown)
+	p.progress("single: %d requests one at a time, %s apart", p.c.single, p.c.singleGap)
+	from, err := endOffsets(ctx, p.client, p.partitions)
+	if err != nil {
+		return result{}, err
+	}
+	who, whoName := p.measured("bridge")
+	u := p.startUsage(who)
+	self := startUsage(proc{os.Getpid()})
+	ps := runSingle(ctx, tgt, p.c.single, p.c.singleGap, p.vs, ids, out)
+	l := loadSpec{concurrency: 1, duration: ps.window}
+	r := p.finish("single", l, ps, u, self, nil, whoName)
+	r.Load = fmt.Sprintf("1 at a time, %d", p.c.single)
+	r.PerSecond = 0
+	r.Verify, err = p.verify(ctx, from, ids, out)
+	return r, err
+}
+
+func (p *phaser) startUsage(who proc) *usage {
+	if who.pid == 0 {
+		return nil
+	}
+	return startUsage(who)
+}
+
+func (p *phaser) finish(mode string, l loadSpec, ps phaseStats, u, self, broker *usage, whoName string) result {
+	r := result{
+		Mode: mode, Load: l.String(), Concurrency: l.concurrency, Rate: l.rate,
+		Requests: ps.counted, Sent: ps.sent, Seconds: ps.window.Seconds(),
+		Errors: ps.errs, Measured: whoName, LoadAvg: loadAvg(), Samples: ps.samples,
+		Behind: float64(ps.lateness) / float64(time.Millisecond),
+	}
+	if ps.window > 0 {
+		r.PerSecond = float64(ps.counted) / ps.window.Seconds()
+	}
+	r.LatencyMS = map[string]float64{}
+	for _, q := range []struct {
+		name string
+		q    float64
+	}{{"p50", 0.50}, {"p90", 0.90}, {"p99", 0.99}, {"p99.9", 0.999}} {
+		r.LatencyMS[q.name] = msf(ps.hist.quantile(q.q))
+	}
+	r.LatencyMS["max"] = msf(ps.hist.maxValue())
+	r.LatencyMS["mean"] = msf(ps.hist.mean())
+	if l.rate > 0 {
+		r.ServiceMS = map[string]float64{
+			"p50": msf(ps.svc.quantile(0.5)), "p99": msf(ps.svc.quantile(0.99)),
+			"p99.9": msf(ps.svc.quantile(0.999)), "max": msf(ps.svc.maxValue()),
+		}
+	}
+	self.end()
+	if u != nil {
+		u.end()
+		r.CPUSeconds, r.PeakRSS, r.HostBusy = u.CPU.Seconds(), u.PeakRSS, u.HostBusy
+		if ps.cpuReqs > 0 {
+			r.CPUPerReqUS = float64(u.CPU.Nanoseconds()) / 1e3 / float64(ps.cpuReqs)
+		}
+		if u.p.pid != os.Getpid() {
+			r.LoadGenCPU = self.CPU.Seconds()
+		}
+	} else {
+		r.HostBusy = self.HostBusy
+		r.LoadGenCPU = self.CPU.Seconds()
+	}
+	if broker != nil {
+		broker.end()
+		r.BrokerCPU = broker.CPU.Seconds()
+	}
+	return r
+}
+
+func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func avgBatch(s kafka.WriterStats) float64 {
+	if s.Writes == 0 {
+		return 0
+	}
+	return float64(s.Messages) / float64(s.Writes)
+}
+
+// verify reads back what the phase wrote, once the writers had a moment to
+// finish records that were answered with an error.
+func (p *phaser) verify(ctx context.Context, from offsets, ids eventIDs, out *outcomes) (verifyResult, error) {
+	time.Sleep(500 * time.Millisecond)
+	to, err := endOffsets(ctx, p.client, p.partitions)
+	if err != nil {
+		return verifyResult{}, err
+	}
+	v := verify(ctx, p.c.brokers, from, to, ids, p.vs, out, p.index)
+	status := "ok"
+	if !v.OK {
+		status = "FAILED"
+	}
+	p.progress("  verified in %.1fs: %s (%d acknowledged, %d found once, %d missing, %d duplicates, %d unexpected, %d mismatched; company index: %d records, %d tombstones, %d missing)",
+		v.Took, status, v.Acked, v.Found, v.Missing, v.Duplicates, v.Unexpected, v.Mismatched, v.IndexRecords, v.Tombstones, v.IndexMissing)
+	for _, pr := range v.Problems {
+		p.progress("    %s", pr)
+	}
+	return v, nil
+}
+
+// sampler reads RSS, goroutines and heap of the measured process: from
+// /proc and, for a bridge, its /metrics.
+func (p *phaser) sampler(who proc) func(time.Duration) sample {
+	if p.c.every <= 0 {
+		return nil
+	}
+	return func(at time.Duration) sample {
+		s := sample{At: at.Seconds()}
+		if who.pid != 0 {
+			s.RSS, _ = who.rss()
+		}
+		switch {
+		case who.pid == os.Getpid():
+			s.Goroutines, s.Heap = goStats()
+		case p.br != nil:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			m, err := scrape(ctx, p.br.base, "go_goroutines", "go_memstats_heap_alloc_bytes")
+			cancel()
+			if err == nil {
+				s.Goroutines, s.Heap = int64(m["go_goroutines"]), int64(m["go_memstats_heap_alloc_bytes"])
+			}
+		}
+		return s
+	}
+}
