@@ -36,6 +36,7 @@ type Metrics struct {
 	inFlight       prometheus.Gauge
 	overloaded     prometheus.Counter
 	duplicates     prometheus.Counter
+	panics         prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -84,7 +85,11 @@ func newMetrics() *Metrics {
 		Name: "webhook_bridge_duplicates_total",
 		Help: "Redeliveries of an event id this instance already had acknowledged, answered 202 without a second record.",
 	})
-	m.Registry.MustRegister(m.overloaded, m.duplicates)
+	m.panics = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "webhook_bridge_panics_total",
+		Help: "Requests whose handler panicked (answered 500; the process kept serving).",
+	})
+	m.Registry.MustRegister(m.overloaded, m.duplicates, m.panics)
 	// Known label values start at 0, so dashboards and alerts see a series
 	// before the first event of its kind.
 	for _, code := range []string{topics.CodeInvalidJSON, topics.CodeInvalidEnvelope, topics.CodeUnknownResource, topics.CodeUnsupportedAction} {

@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -182,5 +183,75 @@ func TestMaxInFlightRefusesAtOnce(t *testing.T) {
 	wg.Wait()
 	if status, _ := serve(srv, fmt.Sprintf(orderEvent, 1000)); status != http.StatusAccepted {
 		t.Fatalf("after the burst: %d, want 202", status)
+	}
+}
+
+// panicPublisher panics on its first Publish, then acknowledges.
+type panicPublisher struct{ calls atomic.Int32 }
+
+func (p *panicPublisher) Publish(context.Context, ...topics.Record) error {
+	if p.calls.Add(1) == 1 {
+		panic("publisher exploded")
+	}
+	return nil
+}
+
+// TestPanicInAHandlerIsA500AndTheNextRequestIsServed: the panic becomes a 500
+// with a JSON body, a log line with the stack and a counted metric.
+func TestPanicInAHandlerIsA500AndTheNextRequestIsServed(t *testing.T) {
+	logs := &logBuf{}
+	srv := bridge.NewServer(&panicPublisher{}, testOptions(bridge.Options{Naming: topics.Naming{Prefix: "a."}}), zerolog.New(logs))
+	status, resp := serve(srv, fmt.Sprintf(orderEvent, 1))
+	if status != http.StatusInternalServerError || resp["error"] != "internal" {
+		t.Fatalf("panicking handler: %d %v, want 500 with error internal", status, resp)
+	}
+	var panicked bool
+	for _, l := range logs.lines(t) {
+		if l["message"] == "handler panicked" && l["panic"] == "publisher exploded" &&
+			strings.Contains(fmt.Sprint(l["stack"]), "panicPublisher") && l["request_id"] != nil {
+			panicked = true
+		}
+	}
+	if !panicked {
+		t.Errorf("no error log line with the panic, its stack and the request id:\n%s", logs.buf.String())
+	}
+	if status, resp := serve(srv, fmt.Sprintf(orderEvent, 2)); status != http.StatusAccepted {
+		t.Fatalf("the request after the panic: %d %v, want 202", status, resp)
+	}
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "webhook_bridge_panics_total 1\n") {
+		t.Errorf("/metrics lacks webhook_bridge_panics_total 1")
+	}
+}
+
+// TestReadinessDoesNotFollowKafka: Kafka down is shown and counted, but
+// /readyz stays 200, so a Kafka-wide fault does not take every replica out
+// of service; webhooks get the bridge's own 503 with Retry-After.
+func TestReadinessDoesNotFollowKafka(t *testing.T) {
+	down := errors.New("kafka metadata request failed: connection refused")
+	pub := &gatePublisher{gate: make(chan struct{})}
+	close(pub.gate)
+	pub.fail.Store(true)
+	srv := bridge.NewServer(pub, testOptions(bridge.Options{Naming: topics.Naming{Prefix: "a."}, Kafka: func() error { return down }}), zerolog.Nop())
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	var body map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusOK || body["kafka"] != down.Error() {
+		t.Fatalf("/readyz with Kafka down: %d %v, want 200 naming Kafka's state", rec.Code, body)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/webhooks", strings.NewReader(fmt.Sprintf(orderEvent, 1)))
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("webhook with Kafka down: %d Retry-After %q, want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "webhook_bridge_kafka_up 0\n") || !strings.Contains(rec.Body.String(), "webhook_bridge_ready 1\n") {
+		t.Errorf("/metrics lacks webhook_bridge_kafka_up 0 or webhook_bridge_ready 1")
 	}
 }

@@ -1,14 +1,17 @@
 package bridge
 
 import (
+	"fmt"
 	"net/http"
+	"runtime/debug"
 
 	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
 )
 
 // routes lists the whole HTTP API.
 func (s *Server) routes() {
-	s.e.Use(s.requestLog)
+	s.e.Use(s.requestLog, s.recoverPanics)
 	s.e.POST("/webhooks", s.handleWebhook(), s.authenticate)
 	s.e.GET("/healthz", handleHealthz)
 	s.e.GET("/readyz", s.handleReadyz)
@@ -22,11 +25,43 @@ func handleHealthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// handleReadyz answers 200 while this instance can serve. Kafka's state is
+// shown but does not decide: during a Kafka outage the bridge itself
+// answers webhooks 503 with Retry-After.
 func (s *Server) handleReadyz(c echo.Context) error {
-	if err := s.readiness(); err != nil {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+	body := map[string]string{"status": "ready"}
+	if s.opts.Kafka != nil {
+		body["kafka"] = "ok"
+		if err := s.opts.Kafka(); err != nil {
+			body["kafka"] = err.Error()
+		}
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	if err := s.readiness(); err != nil {
+		body["status"], body["reason"] = "not ready", err.Error()
+		return c.JSON(http.StatusServiceUnavailable, body)
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+// recoverPanics turns a panic in a handler into a 500 with a JSON body, an
+// error log line with the stack, and a count; the process keeps serving.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if r == http.ErrAbortHandler {
+				panic(r) // net/http's way to abort a response
+			}
+			s.metrics.panics.Inc()
+			zerolog.Ctx(c.Request().Context()).Error().Str("panic", fmt.Sprint(r)).
+				Str("stack", string(debug.Stack())).Msg("handler panicked")
+			err = &Error{Kind: KindInternal, Code: "internal", Message: "internal error"}
+		}()
+		return next(c)
+	}
 }
 
 // authenticate runs the Authenticator before anything reads the body: an

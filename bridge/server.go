@@ -41,9 +41,17 @@ type Options struct {
 	PublishTimeout time.Duration
 	// RetryAfter is the Retry-After of a 503 (at least 1 s is sent).
 	RetryAfter time.Duration
-	// Ready reports whether Kafka and the topics are usable; nil means
-	// always ready.
+	// Ready reports whether this instance can serve (the company index read
+	// at start, say); nil means always ready. It must not depend on what
+	// every replica shares, such as Kafka: a Kafka-wide fault would take
+	// every replica out of service at once, and the marketplace would get
+	// the load balancer's answers instead of the bridge's 503 with
+	// Retry-After.
 	Ready func() error
+	// Kafka reports whether Kafka is reachable with every topic present;
+	// nil means unknown. It is exported as a metric and shown by /readyz,
+	// and does not change readiness.
+	Kafka func() error
 	// Index finds the company of events whose payload names none; may be nil.
 	Index Index
 	// MaxInFlight caps webhook requests served at once; above it the answer
@@ -85,13 +93,24 @@ func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
 	s.e.HTTPErrorHandler = s.httpError
 	s.metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "webhook_bridge_ready",
-		Help: "1 when /readyz answers 200 (Kafka reachable, every topic present, not shutting down), else 0.",
+		Help: "1 when /readyz answers 200 (not shutting down, company index read at start), else 0.",
 	}, func() float64 {
 		if s.readiness() != nil {
 			return 0
 		}
 		return 1
 	}))
+	if opts.Kafka != nil {
+		s.metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "webhook_bridge_kafka_up",
+			Help: "1 when the latest check found Kafka reachable with every topic present, else 0.",
+		}, func() float64 {
+			if opts.Kafka() != nil {
+				return 0
+			}
+			return 1
+		}))
+	}
 	s.routes()
 	return s
 }

@@ -50,6 +50,14 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 				Message: fmt.Sprintf("more than %d requests in flight; retry later", s.opts.MaxInFlight)}
 		}
 		defer s.inFlight.Add(-1)
+		// One deadline from arrival bounds the whole request: reading the
+		// body, waiting for an earlier delivery of this event, publishing
+		// or quarantining. During an outage, redeliveries arriving together
+		// must not each wait out a publish timeout behind the one before.
+		deadline := time.Now().Add(s.opts.PublishTimeout)
+		ctx, cancel := context.WithDeadline(c.Request().Context(), deadline)
+		defer cancel()
+		_ = http.NewResponseController(c.Response()).SetReadDeadline(deadline)
 		body, err := readBody(c.Request(), s.opts.MaxBodyBytes)
 		if err != nil {
 			return err
@@ -71,15 +79,10 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 			if e.Kind == topics.KindUnroutable {
 				kind = KindUnroutable
 			}
-			return s.quarantine(c, body, kind, e.Code, e.Detail)
+			return s.quarantine(ctx, c, body, kind, e.Code, e.Detail)
 		}
 		env, rec := &ev.Envelope, ev.Record
 		acked := false // set once Kafka acknowledged; read by the dedup
-		// One deadline covers waiting for an earlier delivery of this event
-		// and publishing: during an outage, redeliveries arriving together
-		// must not each wait out a publish timeout behind the one before.
-		ctx, cancel := context.WithTimeout(c.Request().Context(), s.opts.PublishTimeout)
-		defer cancel()
 		if s.dedup != nil {
 			dup, done, err := s.dedup.begin(ctx, env.ID)
 			if err != nil {
@@ -108,34 +111,30 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 // quarantine keeps an authenticated body that cannot be routed, then returns
 // the error the sender sees. If the quarantine itself cannot be written the
 // answer is 503, so the marketplace retries and nothing is lost.
-func (s *Server) quarantine(c echo.Context, body []byte, kind Kind, code, detail string) error {
+func (s *Server) quarantine(ctx context.Context, c echo.Context, body []byte, kind Kind, code, detail string) error {
 	info := infoOf(c)
 	rec := topics.QuarantineRecord(s.opts.Naming, body, code, detail, info.eventID)
 	info.topic = rec.Topic
-	if err := s.publish(c.Request().Context(), rec); err != nil {
+	if err := s.publish(ctx, rec); err != nil {
 		return err
 	}
 	s.metrics.quarantined.WithLabelValues(code).Inc()
 	return &Error{Kind: kind, Code: code, Message: detail + "; the body was kept in the quarantine topic"}
 }
 
-// publish writes recs (an event and its index update) within PublishTimeout
+// publish writes recs (an event and its index update) before ctx's deadline
 // and turns failure into a 503; metrics count under the first record's topic.
 func (s *Server) publish(ctx context.Context, recs ...topics.Record) error {
-	// A webhook's context already ends within PublishTimeout; another timer
-	// would only cost allocations.
-	if d, ok := ctx.Deadline(); !ok || time.Until(d) > s.opts.PublishTimeout {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.opts.PublishTimeout)
-		defer cancel()
-	}
 	start := time.Now()
 	err := s.pub.Publish(ctx, recs...)
 	s.metrics.publishSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.metrics.publishErrors.WithLabelValues(recs[0].Topic).Inc()
-		return &Error{Kind: KindUnavailable, Code: "kafka_unavailable",
-			Message: "Kafka did not acknowledge the record in time; nothing was accepted, retry later", Err: err}
+		msg := "Kafka could not take the record (see the cause in the log); nothing was accepted, retry later"
+		if errors.Is(err, context.DeadlineExceeded) {
+			msg = "Kafka did not acknowledge the record in time; nothing was accepted, retry later"
+		}
+		return &Error{Kind: KindUnavailable, Code: "kafka_unavailable", Message: msg, Err: err}
 	}
 	return nil
 }

@@ -57,6 +57,7 @@ type Config struct {
 	KafkaMetadataTimeout time.Duration     `envconfig:"KAFKA_METADATA_TIMEOUT" default:"2s" desc:"bounds one metadata request to one broker (all brokers are asked at once; the first answer wins)"`
 	KafkaStallCheck      time.Duration     `envconfig:"KAFKA_STALL_CHECK" default:"500ms" desc:"while a produce waits, how often the writer checks whether the partition's leader moved (it then resends to the new leader)"`
 	KafkaDialTimeout     time.Duration     `envconfig:"KAFKA_DIAL_TIMEOUT" default:"5s" desc:"bounds connecting to a broker"`
+	KafkaHealthInterval  time.Duration     `envconfig:"KAFKA_HEALTH_INTERVAL" default:"2s" desc:"how often Kafka's reachability and the topics are checked (the webhook_bridge_kafka_up metric and the log; readiness does not depend on it)"`
 	KafkaAdminTimeout    time.Duration     `envconfig:"KAFKA_ADMIN_TIMEOUT" default:"10s" desc:"bounds one admin request (topic creation and description, health checks)"`
 	TopicMinInSync       int               `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2" desc:"min.insync.replicas of each topic made by topics create: replicas that must hold a record before acks=all acknowledges it (capped at TOPIC_REPLICATION)"`
 	ReadHeaderTimeout    time.Duration     `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read request headers (cuts off slow clients)"`
@@ -86,7 +87,7 @@ func loadConfig() (Config, error) {
 		return c, fmt.Errorf("configuration: BRIDGE_MAX_BODY_BYTES must be positive")
 	case c.TopicPartitions <= 0 || c.TopicReplication <= 0 || c.TopicMinInSync <= 0:
 		return c, fmt.Errorf("configuration: BRIDGE_TOPIC_PARTITIONS, BRIDGE_TOPIC_REPLICATION and BRIDGE_TOPIC_MIN_INSYNC_REPLICAS must be positive")
-	case c.BatchSize <= 0 || c.KafkaWriteTimeout <= 0 || c.KafkaMetadataTimeout <= 0 || c.KafkaStallCheck <= 0 || c.KafkaDialTimeout <= 0 || c.KafkaAdminTimeout <= 0:
+	case c.BatchSize <= 0 || c.KafkaWriteTimeout <= 0 || c.KafkaMetadataTimeout <= 0 || c.KafkaStallCheck <= 0 || c.KafkaDialTimeout <= 0 || c.KafkaAdminTimeout <= 0 || c.KafkaHealthInterval <= 0:
 		return c, fmt.Errorf("configuration: BRIDGE_KAFKA_BATCH_SIZE and the BRIDGE_KAFKA_*_TIMEOUT and BRIDGE_KAFKA_STALL_CHECK durations must be positive")
 	case c.PublishTimeout <= 0 || c.PublishTimeout >= 30*time.Second:
 		return c, fmt.Errorf("configuration: BRIDGE_PUBLISH_TIMEOUT must be above 0 and below the marketplace's 30s timeout, got %s", c.PublishTimeout)

@@ -88,7 +88,7 @@ func TestServeKeysRemovedEventsByTheCompanyIndex(t *testing.T) {
 			var body map[string]string
 			_ = json.NewDecoder(resp.Body).Decode(&body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(body["reason"], "missing topics: "+n.Index()) &&
+			if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(body["kafka"], "missing topics: "+n.Index()) &&
 				strings.Contains(body["reason"], "company index "+n.Index()+" not readable") && strings.Contains(body["reason"], "ready regardless after 2m0s") {
 				break
 			}

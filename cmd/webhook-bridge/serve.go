@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -33,6 +34,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 	if err != nil {
 		return err
 	}
+	defer admin.Close()
 	auth, err := cfg.auth()
 	if err != nil {
 		return err
@@ -46,20 +48,23 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 		tlsCert = &c
 	}
 	naming := cfg.naming()
-	health := kafka.NewHealth(admin, naming.All(), 2*time.Second, log)
-	hctx, stopHealth := context.WithCancel(context.Background())
-	defer stopHealth()
-	go health.Run(hctx)
 	index, err := kafka.NewIndex(cfg.index(kc), log)
 	if err != nil {
 		return err
 	}
-	indexDone := make(chan struct{})
-	go func() { defer close(indexDone); _ = index.Run(hctx) }()
-	defer func() { stopHealth(); <-indexDone }()
+	health := kafka.NewHealth(admin, naming.All(), cfg.KafkaHealthInterval, log)
+	hctx, stopBackground := context.WithCancel(context.Background())
+	var background sync.WaitGroup
+	background.Go(func() { health.Run(hctx) })
+	background.Go(func() { _ = index.Run(hctx) })
+	defer func() { stopBackground(); background.Wait() }()
+	background.Go(func() { warnTopicSetup(hctx, admin, naming.All(), log) })
 
 	opts := cfg.serverOptions()
-	opts.Ready = readyAll(health.Err, index.Ready)
+	// Readiness is this instance's own state only (see bridge.Options.Ready);
+	// Kafka's is a metric and a log line.
+	opts.Ready = index.Ready
+	opts.Kafka = health.Err
 	opts.Index = index
 	if auth != nil {
 		opts.Auth = auth
@@ -134,19 +139,39 @@ func (c Config) index(kc kafka.Config) kafka.IndexConfig {
 	return kafka.IndexConfig{Kafka: kc, Topic: c.naming().Index(), CatchUpTimeout: c.IndexCatchUp}
 }
 
-// readyAll is ready when every check is, else says what is not, in order.
-func readyAll(checks ...func() error) func() error {
-	return func() error {
-		var reasons []string
-		for _, check := range checks {
-			if err := check(); err != nil {
-				reasons = append(reasons, err.Error())
-			}
+// warnTopicSetup logs, once at start, topics whose setup cannot keep the
+// durability promise: replication below 3, or min.insync.replicas below 2
+// (with which acks=all can mean one copy). Replication 1 is how a
+// single-broker setup declares itself; it is said once, as such.
+func warnTopicSetup(ctx context.Context, admin *kafka.Admin, names []string, log zerolog.Logger) {
+	var infos map[string]kafka.TopicInfo
+	for {
+		var err error
+		if infos, err = admin.Describe(ctx, names); err == nil {
+			break
 		}
-		if len(reasons) == 0 {
-			return nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
 		}
-		return errors.New(strings.Join(reasons, "; "))
+	}
+	var single, weak []string
+	for _, n := range names {
+		i, ok := infos[n]
+		switch {
+		case !ok:
+		case i.ReplicationFactor == 1:
+			single = append(single, n)
+		case i.ReplicationFactor < 3 || i.MinInSyncReplicas < 2:
+			weak = append(weak, fmt.Sprintf("%s (replication %d, min.insync.replicas %d)", n, i.ReplicationFactor, i.MinInSyncReplicas))
+		}
+	}
+	if len(single) > 0 {
+		log.Warn().Int("topics", len(single)).Msg("single-broker setup: topics have replication 1, so an acknowledged record has one copy; use replication 3 and min.insync.replicas 2 in production")
+	}
+	if len(weak) > 0 {
+		log.Warn().Strs("topics", weak).Msg("topics below replication 3 or min.insync.replicas 2: acks=all may rest on fewer copies than a broker failure needs (webhook-bridge topics create reports the fix)")
 	}
 }
 

@@ -321,6 +321,10 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		rerr := w.cluster.refresh(ctx)
 		cancel()
+		if _, ok := w.cluster.cached(l.topic); rerr == nil && !ok {
+			// Deleted: fail now rather than at the caller's deadline.
+			return fmt.Errorf("topic %s does not exist: %w", l.topic, kafkago.UnknownTopicOrPartition)
+		}
 		if b, ok := w.cluster.leader(l.topic, l.partition); rerr == nil && ok && b.ID != before {
 			backoff = retryBackoffMin
 			continue
