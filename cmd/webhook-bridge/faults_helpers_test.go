@@ -350,6 +350,28 @@ func (p *faultBridge) waitReadyz(t *testing.T, want int, within time.Duration) (
 
 var faultProbeClient = &http.Client{Timeout: 5 * time.Second}
 
+// waitKafka polls /readyz until its kafka field says Kafka is up (ok) or
+// down (an error), and returns how long that took and the body. /readyz
+// must stay 200 meanwhile: readiness does not follow Kafka.
+func (p *faultBridge) waitKafka(t *testing.T, up bool, within time.Duration) (time.Duration, string) {
+	t.Helper()
+	var body string
+	d := faultWaitFor(t, within, fmt.Sprintf("/readyz reporting Kafka up=%v", up), func() bool {
+		var st int
+		st, body = p.readyz()
+		var b struct{ Kafka string }
+		_ = json.Unmarshal([]byte(body), &b)
+		if st != http.StatusOK {
+			t.Errorf("/readyz %d while waiting for Kafka up=%v, want 200: %s", st, up, body)
+		}
+		if up {
+			return b.Kafka == "ok"
+		}
+		return b.Kafka != "" && b.Kafka != "ok" && !strings.Contains(b.Kafka, "not checked yet")
+	})
+	return d, body
+}
+
 func faultGet(url string) (int, string) {
 	resp, err := faultProbeClient.Get(url)
 	if err != nil {
