@@ -209,7 +209,7 @@ func (w *Writer) enqueue(ps []*pendingRecord, lanes []lane) error {
 		if !q.writing {
 			q.writing = true
 			w.writing.Add(1)
-			go w.drain(lanes[i], q)
+			go w.writeLane(lanes[i], q)
 		}
 	}
 	return nil
@@ -234,9 +234,9 @@ func (w *Writer) abandon(ps []*pendingRecord, lanes []lane) {
 	}
 }
 
-// drain writes the lane's waiting records until none wait: each produce
+// writeLane writes the lane's waiting records until none wait: each produce
 // request takes what waits, up to BatchSize records and MaxRecordBytes.
-func (w *Writer) drain(l lane, q *laneQueue) {
+func (w *Writer) writeLane(l lane, q *laneQueue) {
 	defer w.writing.Done()
 	for {
 		w.mu.Lock()
