@@ -66,6 +66,9 @@ type Writer struct {
 	balancer kafkago.Murmur2Balancer
 	log      zerolog.Logger
 	unkeyed  atomic.Uint64 // spreads records without a key over partitions
+	// send makes one produce attempt (produce; tests replace it to watch
+	// what the lanes send).
+	send func(l lane, q *laneQueue, live []*pendingRecord, deadline time.Time) error
 
 	mu      sync.Mutex
 	lanes   map[lane]*laneQueue
@@ -108,13 +111,15 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{
+	w := &Writer{
 		cfg:     cfg,
 		dialer:  d,
 		cluster: newCluster(cfg.Kafka, cfg.MetadataTimeout),
 		log:     log.With().Str("component", "kafka-writer").Logger(),
 		lanes:   make(map[lane]*laneQueue),
-	}, nil
+	}
+	w.send = w.produce
+	return w, nil
 }
 
 // Publish writes recs and returns nil only once the broker acknowledged every
@@ -298,7 +303,7 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 		if attempt > 0 {
 			w.retries.Add(1)
 		}
-		err := w.produce(l, q, live, deadline)
+		err := w.send(l, q, live, deadline)
 		if err == nil {
 			var size int64
 			for _, p := range live {
