@@ -43,11 +43,12 @@ done
 
 # About 20 webhooks a second, each a new event, each answer's status logged.
 sample="$(cat bridge/testdata/samples/subscription-added.json)"
+event_id="$(grep -m1 -o '"uuid": "[^"]*"' <<<"$sample" | cut -d'"' -f4)"
 (
   i=0
   while :; do
     i=$((i + 1))
-    body="${sample/7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d09/soak-$i-$RANDOM}"
+    body="${sample/$event_id/soak-$i-$RANDOM}" # a new event each time
     curl -s -o /dev/null -w '%{http_code}\n' -m 15 -H "X-AppDirect-Webhook-Token: $token" \
       -H 'Content-Type: application/json' --data-binary "$body" "http://127.0.0.1:$http_port/webhooks" >>"$work/status.log" &
     sleep 0.05
