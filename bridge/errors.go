@@ -21,6 +21,7 @@ const (
 	KindTooLarge                 // 413: body over the limit
 	KindUnroutable               // 422: a valid envelope the catalog cannot route
 	KindUnavailable              // 503: Kafka did not acknowledge; retry later
+	KindThrottled                // 429: too many failed authentications
 )
 
 var kindStatus = map[Kind]int{
@@ -30,6 +31,7 @@ var kindStatus = map[Kind]int{
 	KindTooLarge:     http.StatusRequestEntityTooLarge,
 	KindUnroutable:   http.StatusUnprocessableEntity,
 	KindUnavailable:  http.StatusServiceUnavailable,
+	KindThrottled:    http.StatusTooManyRequests,
 }
 
 // Error is an error with a Kind, a short machine-readable Code and a message
@@ -39,6 +41,9 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error // the cause, logged but never sent
+	// RetryAfter, when set, is the Retry-After of a 429 or 503 (else the
+	// server's).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -79,8 +84,12 @@ func (s *Server) httpError(err error, c echo.Context) {
 		return
 	case errors.As(err, &e):
 		status, body.Error, body.Message = kindStatus[e.Kind], e.Code, e.Message
-		if e.Kind == KindUnavailable {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(int(max(s.opts.RetryAfter, time.Second)/time.Second)))
+		if e.Kind == KindUnavailable || e.Kind == KindThrottled {
+			after := s.opts.RetryAfter
+			if e.RetryAfter > 0 {
+				after = e.RetryAfter
+			}
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int((max(after, time.Second)+time.Second-1)/time.Second)))
 		}
 		if e.Kind == KindUnauthorized && s.opts.Auth != nil {
 			if ch := s.opts.Auth.Challenge(); ch != "" {

@@ -3,6 +3,7 @@ package bridge
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -120,6 +121,10 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		switch {
 		case status >= 500:
 			ev = l.Error()
+		case status == http.StatusUnauthorized || status == http.StatusTooManyRequests:
+			// A flood of guesses must not flood the log: these lines are
+			// sampled (the metrics count every one).
+			ev = s.failLog.Warn().Str("request_id", rid)
 		case status >= 400:
 			ev = l.Warn()
 		}

@@ -37,6 +37,7 @@ type Metrics struct {
 	overloaded     prometheus.Counter
 	duplicates     prometheus.Counter
 	panics         prometheus.Counter
+	throttled      prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -89,7 +90,11 @@ func newMetrics() *Metrics {
 		Name: "webhook_bridge_panics_total",
 		Help: "Requests whose handler panicked (answered 500; the process kept serving).",
 	})
-	m.Registry.MustRegister(m.overloaded, m.duplicates, m.panics)
+	m.throttled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "webhook_bridge_auth_throttled_total",
+		Help: "Requests refused with 429 because their address failed authentication too often.",
+	})
+	m.Registry.MustRegister(m.overloaded, m.duplicates, m.panics, m.throttled)
 	// Known label values start at 0, so dashboards and alerts see a series
 	// before the first event of its kind.
 	for _, code := range []string{topics.CodeInvalidJSON, topics.CodeInvalidEnvelope, topics.CodeUnknownResource, topics.CodeUnsupportedAction} {

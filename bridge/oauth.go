@@ -56,11 +56,18 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 				return &oauthError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("parameter %s is repeated", k)}
 			}
 		}
+		addr, now := clientAddr(r), time.Now()
+		if d := s.throttle.wait(addr, now); d > 0 {
+			s.metrics.throttled.Inc()
+			return &Error{Kind: KindThrottled, Code: "too_many_failures", RetryAfter: d,
+				Message: "too many failed authentications from this address; retry later"}
+		}
 		client, err := a.clientOf(r, form)
 		if err != nil {
 			// Only failed client authentication counts; a malformed request
 			// is not an authentication attempt.
 			if code := err.(*oauthError).code; code == "invalid_client" {
+				s.throttle.failed(addr, now)
 				s.metrics.authFailures.WithLabelValues("token_" + code).Inc()
 			}
 			return err
@@ -75,6 +82,7 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 				return &oauthError{http.StatusBadRequest, "invalid_request", "grant type password needs username and password"}
 			}
 			if !checkSecret(a.users, user, pass) {
+				s.throttle.failed(addr, now)
 				s.metrics.authFailures.WithLabelValues("token_invalid_grant").Inc()
 				return &oauthError{http.StatusBadRequest, "invalid_grant", "the username or password is wrong"}
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
@@ -71,7 +72,15 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.opts.Auth == nil {
 			return next(c)
 		}
+		addr, now := clientAddr(c.Request()), time.Now()
+		if d := s.throttle.wait(addr, now); d > 0 {
+			s.metrics.throttled.Inc()
+			infoOf(c).authReason = "throttled"
+			return &Error{Kind: KindThrottled, Code: "too_many_failures", RetryAfter: d,
+				Message: "too many failed authentications from this address; retry later"}
+		}
 		if err := s.opts.Auth.Authenticate(c.Request()); err != nil {
+			s.throttle.failed(addr, now)
 			reason := authReason(err)
 			s.metrics.authFailures.WithLabelValues(reason).Inc()
 			infoOf(c).authReason = reason

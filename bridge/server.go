@@ -62,6 +62,13 @@ type Options struct {
 	DedupTTL time.Duration
 	// DedupMaxEntries bounds the remembered ids; 0 turns dedup off.
 	DedupMaxEntries int
+	// AuthFailuresPerSecond and AuthFailureBurst bound failed
+	// authentications per client address (webhooks and the token
+	// endpoint): beyond the burst, an address is answered 429 with
+	// Retry-After before its credentials are checked, at the refill rate.
+	// Either 0 turns it off.
+	AuthFailuresPerSecond float64
+	AuthFailureBurst      int
 	// Auth authenticates deliveries; nil accepts every delivery. An *Auth
 	// with OAuth2 on also serves POST /oauth/token.
 	Auth Authenticator
@@ -76,12 +83,15 @@ type Server struct {
 	draining atomic.Bool
 	metrics  *Metrics
 	inFlight atomic.Int64
-	dedup    *dedup // nil when off
+	dedup    *dedup         // nil when off
+	throttle *throttle      // nil when off
+	failLog  zerolog.Logger // sampled: the log of refused authentications
 }
 
 // NewServer builds the HTTP handler. pub receives every record to write.
 func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
-	s := &Server{e: echo.New(), pub: pub, opts: opts, log: log, metrics: newMetrics()}
+	s := &Server{e: echo.New(), pub: pub, opts: opts, log: log, metrics: newMetrics(),
+		throttle: newThrottle(opts.AuthFailuresPerSecond, opts.AuthFailureBurst)}
 	for _, t := range opts.Naming.All() {
 		s.metrics.published.WithLabelValues(t)
 		s.metrics.publishErrors.WithLabelValues(t)
@@ -89,6 +99,7 @@ func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
 	if opts.DedupTTL > 0 && opts.DedupMaxEntries > 0 {
 		s.dedup = newDedup(opts.DedupTTL, opts.DedupMaxEntries)
 	}
+	s.failLog = log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 100}})
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.httpError
 	s.metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

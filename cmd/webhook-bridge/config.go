@@ -25,50 +25,52 @@ const envPrefix = "BRIDGE"
 // Config is every setting, read from BRIDGE_* environment variables. Its tags
 // are the documentation: `--help` prints them.
 type Config struct {
-	HTTPAddr             string            `envconfig:"HTTP_ADDR" default:":8080" desc:"address the HTTP server listens on"`
-	KafkaBrokers         []string          `envconfig:"KAFKA_BROKERS" desc:"comma-separated Kafka bootstrap brokers, host:port (required by serve, topics, tail)"`
-	KafkaTLS             bool              `envconfig:"KAFKA_TLS" default:"false" desc:"use TLS to the brokers"`
-	KafkaTLSCAFile       string            `envconfig:"KAFKA_TLS_CA_FILE" desc:"PEM file of CAs to trust for the brokers (default: the system's)"`
-	KafkaTLSCertFile     string            `envconfig:"KAFKA_TLS_CERT_FILE" desc:"PEM client certificate for mutual TLS to the brokers"`
-	KafkaTLSKeyFile      string            `envconfig:"KAFKA_TLS_KEY_FILE" desc:"PEM key of the client certificate"`
-	KafkaSASL            string            `envconfig:"KAFKA_SASL_MECHANISM" desc:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: none)"`
-	KafkaSASLUser        string            `envconfig:"KAFKA_SASL_USERNAME" desc:"SASL username"`
-	KafkaSASLPassword    string            `envconfig:"KAFKA_SASL_PASSWORD" secret:"true" desc:"SASL password (secret)"`
-	AuthMode             string            `envconfig:"AUTH_MODE" default:"token" desc:"how deliveries authenticate: token, oauth2, token,oauth2 (either) or none (dev defaults to none)"`
-	AuthTokens           []string          `envconfig:"AUTH_TOKENS" secret:"true" desc:"accepted X-AppDirect-Webhook-Token values, comma-separated (several while rotating) (secret)"`
-	OAuthClients         map[string]string `envconfig:"OAUTH_CLIENTS" secret:"true" desc:"OAuth2 clients as id:secret,id2:secret2 (secret)"`
-	OAuthUsers           map[string]string `envconfig:"OAUTH_USERS" secret:"true" desc:"OAuth2 password-grant users as name:password,... (secret)"`
-	OAuthSigningKeys     []string          `envconfig:"OAUTH_SIGNING_KEYS" secret:"true" desc:"keys of at least 32 bytes that sign access tokens, comma-separated: the first signs, all verify (secret)"`
-	OAuthTokenTTL        time.Duration     `envconfig:"OAUTH_TOKEN_TTL" default:"1h" desc:"lifetime of an issued access token"`
-	TLSCertFile          string            `envconfig:"TLS_CERT_FILE" desc:"PEM certificate (chain) to serve HTTPS; with TLS_KEY_FILE"`
-	TLSKeyFile           string            `envconfig:"TLS_KEY_FILE" desc:"PEM private key of TLS_CERT_FILE"`
-	TopicPrefix          string            `envconfig:"TOPIC_PREFIX" default:"appdirect." desc:"prefix of every topic name"`
-	TopicPartitions      int               `envconfig:"TOPIC_PARTITIONS" default:"6" desc:"partitions of each topic made by topics create (changing it later moves companies between partitions)"`
-	TopicReplication     int               `envconfig:"TOPIC_REPLICATION" default:"3" desc:"replication factor of each topic made by topics create (1 for a single local broker)"`
-	MaxBodyBytes         int64             `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted webhook body; larger ones get 413"`
-	PublishTimeout       time.Duration     `envconfig:"PUBLISH_TIMEOUT" default:"10s" desc:"how long a request waits for Kafka's acks=all before answering 503 (keep well under the marketplace's 30s)"`
-	RetryAfter           time.Duration     `envconfig:"RETRY_AFTER" default:"5s" desc:"the Retry-After of a 503: when the marketplace (or any client) should try again"`
-	MaxInFlight          int               `envconfig:"MAX_INFLIGHT" default:"1000" desc:"most webhook requests served at once; above it the answer is 503 at once (bounds memory while Kafka is away)"`
-	DedupTTL             time.Duration     `envconfig:"DEDUP_TTL" default:"1h" desc:"how long an acknowledged event id is remembered so a redelivery gets 2xx without a second record (0 turns it off)"`
-	DedupMaxEntries      int               `envconfig:"DEDUP_MAX_ENTRIES" default:"100000" desc:"most event ids remembered for dedup (oldest dropped first)"`
-	IndexCatchUp         time.Duration     `envconfig:"INDEX_CATCHUP_TIMEOUT" default:"2m" desc:"at start, readiness waits at most this long for the company index to be read (0: no bound); after it, REMOVED events of entities not read yet are keyed by their own uuid"`
-	BatchSize            int               `envconfig:"KAFKA_BATCH_SIZE" default:"100" desc:"most records in one produce request to a partition (a partition sends at once when idle, and batches what arrives while a request is in flight)"`
-	KafkaWriteTimeout    time.Duration     `envconfig:"KAFKA_WRITE_TIMEOUT" default:"10s" desc:"bounds one produce attempt to a partition leader, the wait for acks=all included (a request as a whole is bounded by PUBLISH_TIMEOUT)"`
-	KafkaMetadataTimeout time.Duration     `envconfig:"KAFKA_METADATA_TIMEOUT" default:"2s" desc:"bounds one metadata request to one broker (all brokers are asked at once; the first answer wins)"`
-	KafkaStallCheck      time.Duration     `envconfig:"KAFKA_STALL_CHECK" default:"500ms" desc:"while a produce waits, how often the writer checks whether the partition's leader moved (it then resends to the new leader)"`
-	KafkaDialTimeout     time.Duration     `envconfig:"KAFKA_DIAL_TIMEOUT" default:"5s" desc:"bounds connecting to a broker"`
-	KafkaHealthInterval  time.Duration     `envconfig:"KAFKA_HEALTH_INTERVAL" default:"2s" desc:"how often Kafka's reachability and the topics are checked (the webhook_bridge_kafka_up metric and the log; readiness does not depend on it)"`
-	KafkaAdminTimeout    time.Duration     `envconfig:"KAFKA_ADMIN_TIMEOUT" default:"10s" desc:"bounds one admin request (topic creation and description, health checks)"`
-	TopicMinInSync       int               `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2" desc:"min.insync.replicas of each topic made by topics create: replicas that must hold a record before acks=all acknowledges it (capped at TOPIC_REPLICATION)"`
-	ReadHeaderTimeout    time.Duration     `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read request headers (cuts off slow clients)"`
-	ReadTimeout          time.Duration     `envconfig:"HTTP_READ_TIMEOUT" default:"15s" desc:"time to read a whole request"`
-	WriteTimeout         time.Duration     `envconfig:"HTTP_WRITE_TIMEOUT" default:"30s" desc:"time to answer a request once its headers are read (above PUBLISH_TIMEOUT)"`
-	IdleTimeout          time.Duration     `envconfig:"HTTP_IDLE_TIMEOUT" default:"120s" desc:"how long an idle keep-alive connection stays open"`
-	MaxHeaderBytes       int               `envconfig:"HTTP_MAX_HEADER_BYTES" default:"65536" desc:"largest accepted request header block"`
-	ShutdownGrace        time.Duration     `envconfig:"SHUTDOWN_GRACE" default:"5s" desc:"after SIGTERM, how long to keep accepting requests while readiness reports 503"`
-	ShutdownTimeout      time.Duration     `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"after SIGTERM, the most time until exit, grace included"`
-	LogLevel             string            `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	DevKafkaAddr         string            `envconfig:"DEV_KAFKA_ADDR" default:"127.0.0.1:9092" desc:"dev only: address of the embedded in-memory broker"`
+	HTTPAddr              string            `envconfig:"HTTP_ADDR" default:":8080" desc:"address the HTTP server listens on"`
+	KafkaBrokers          []string          `envconfig:"KAFKA_BROKERS" desc:"comma-separated Kafka bootstrap brokers, host:port (required by serve, topics, tail)"`
+	KafkaTLS              bool              `envconfig:"KAFKA_TLS" default:"false" desc:"use TLS to the brokers"`
+	KafkaTLSCAFile        string            `envconfig:"KAFKA_TLS_CA_FILE" desc:"PEM file of CAs to trust for the brokers (default: the system's)"`
+	KafkaTLSCertFile      string            `envconfig:"KAFKA_TLS_CERT_FILE" desc:"PEM client certificate for mutual TLS to the brokers"`
+	KafkaTLSKeyFile       string            `envconfig:"KAFKA_TLS_KEY_FILE" desc:"PEM key of the client certificate"`
+	KafkaSASL             string            `envconfig:"KAFKA_SASL_MECHANISM" desc:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: none)"`
+	KafkaSASLUser         string            `envconfig:"KAFKA_SASL_USERNAME" desc:"SASL username"`
+	KafkaSASLPassword     string            `envconfig:"KAFKA_SASL_PASSWORD" secret:"true" desc:"SASL password (secret)"`
+	AuthMode              string            `envconfig:"AUTH_MODE" default:"token" desc:"how deliveries authenticate: token, oauth2, token,oauth2 (either) or none (dev defaults to none)"`
+	AuthTokens            []string          `envconfig:"AUTH_TOKENS" secret:"true" desc:"accepted X-AppDirect-Webhook-Token values, comma-separated (several while rotating) (secret)"`
+	OAuthClients          map[string]string `envconfig:"OAUTH_CLIENTS" secret:"true" desc:"OAuth2 clients as id:secret,id2:secret2 (secret)"`
+	OAuthUsers            map[string]string `envconfig:"OAUTH_USERS" secret:"true" desc:"OAuth2 password-grant users as name:password,... (secret)"`
+	OAuthSigningKeys      []string          `envconfig:"OAUTH_SIGNING_KEYS" secret:"true" desc:"keys of at least 32 bytes that sign access tokens, comma-separated: the first signs, all verify (secret)"`
+	AuthFailuresPerSecond float64           `envconfig:"AUTH_FAILURES_PER_SECOND" default:"1" desc:"failed authentications allowed per client address and second, on average (webhooks and /oauth/token); beyond the burst the address gets 429 with Retry-After before its credentials are checked (0 turns it off)"`
+	AuthFailureBurst      int               `envconfig:"AUTH_FAILURE_BURST" default:"20" desc:"failed authentications a client address may make at once before AUTH_FAILURES_PER_SECOND applies"`
+	OAuthTokenTTL         time.Duration     `envconfig:"OAUTH_TOKEN_TTL" default:"1h" desc:"lifetime of an issued access token"`
+	TLSCertFile           string            `envconfig:"TLS_CERT_FILE" desc:"PEM certificate (chain) to serve HTTPS; with TLS_KEY_FILE"`
+	TLSKeyFile            string            `envconfig:"TLS_KEY_FILE" desc:"PEM private key of TLS_CERT_FILE"`
+	TopicPrefix           string            `envconfig:"TOPIC_PREFIX" default:"appdirect." desc:"prefix of every topic name"`
+	TopicPartitions       int               `envconfig:"TOPIC_PARTITIONS" default:"6" desc:"partitions of each topic made by topics create (changing it later moves companies between partitions)"`
+	TopicReplication      int               `envconfig:"TOPIC_REPLICATION" default:"3" desc:"replication factor of each topic made by topics create (1 for a single local broker)"`
+	MaxBodyBytes          int64             `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted webhook body; larger ones get 413"`
+	PublishTimeout        time.Duration     `envconfig:"PUBLISH_TIMEOUT" default:"10s" desc:"how long a request waits for Kafka's acks=all before answering 503 (keep well under the marketplace's 30s)"`
+	RetryAfter            time.Duration     `envconfig:"RETRY_AFTER" default:"5s" desc:"the Retry-After of a 503: when the marketplace (or any client) should try again"`
+	MaxInFlight           int               `envconfig:"MAX_INFLIGHT" default:"1000" desc:"most webhook requests served at once; above it the answer is 503 at once (bounds memory while Kafka is away)"`
+	DedupTTL              time.Duration     `envconfig:"DEDUP_TTL" default:"1h" desc:"how long an acknowledged event id is remembered so a redelivery gets 2xx without a second record (0 turns it off)"`
+	DedupMaxEntries       int               `envconfig:"DEDUP_MAX_ENTRIES" default:"100000" desc:"most event ids remembered for dedup (oldest dropped first)"`
+	IndexCatchUp          time.Duration     `envconfig:"INDEX_CATCHUP_TIMEOUT" default:"2m" desc:"at start, readiness waits at most this long for the company index to be read (0: no bound); after it, REMOVED events of entities not read yet are keyed by their own uuid"`
+	BatchSize             int               `envconfig:"KAFKA_BATCH_SIZE" default:"100" desc:"most records in one produce request to a partition (a partition sends at once when idle, and batches what arrives while a request is in flight)"`
+	KafkaWriteTimeout     time.Duration     `envconfig:"KAFKA_WRITE_TIMEOUT" default:"10s" desc:"bounds one produce attempt to a partition leader, the wait for acks=all included (a request as a whole is bounded by PUBLISH_TIMEOUT)"`
+	KafkaMetadataTimeout  time.Duration     `envconfig:"KAFKA_METADATA_TIMEOUT" default:"2s" desc:"bounds one metadata request to one broker (all brokers are asked at once; the first answer wins)"`
+	KafkaStallCheck       time.Duration     `envconfig:"KAFKA_STALL_CHECK" default:"500ms" desc:"while a produce waits, how often the writer checks whether the partition's leader moved (it then resends to the new leader)"`
+	KafkaDialTimeout      time.Duration     `envconfig:"KAFKA_DIAL_TIMEOUT" default:"5s" desc:"bounds connecting to a broker"`
+	KafkaHealthInterval   time.Duration     `envconfig:"KAFKA_HEALTH_INTERVAL" default:"2s" desc:"how often Kafka's reachability and the topics are checked (the webhook_bridge_kafka_up metric and the log; readiness does not depend on it)"`
+	KafkaAdminTimeout     time.Duration     `envconfig:"KAFKA_ADMIN_TIMEOUT" default:"10s" desc:"bounds one admin request (topic creation and description, health checks)"`
+	TopicMinInSync        int               `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2" desc:"min.insync.replicas of each topic made by topics create: replicas that must hold a record before acks=all acknowledges it (capped at TOPIC_REPLICATION)"`
+	ReadHeaderTimeout     time.Duration     `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read request headers (cuts off slow clients)"`
+	ReadTimeout           time.Duration     `envconfig:"HTTP_READ_TIMEOUT" default:"15s" desc:"time to read a whole request"`
+	WriteTimeout          time.Duration     `envconfig:"HTTP_WRITE_TIMEOUT" default:"30s" desc:"time to answer a request once its headers are read (above PUBLISH_TIMEOUT)"`
+	IdleTimeout           time.Duration     `envconfig:"HTTP_IDLE_TIMEOUT" default:"120s" desc:"how long an idle keep-alive connection stays open"`
+	MaxHeaderBytes        int               `envconfig:"HTTP_MAX_HEADER_BYTES" default:"65536" desc:"largest accepted request header block"`
+	ShutdownGrace         time.Duration     `envconfig:"SHUTDOWN_GRACE" default:"5s" desc:"after SIGTERM, how long to keep accepting requests while readiness reports 503"`
+	ShutdownTimeout       time.Duration     `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"after SIGTERM, the most time until exit, grace included"`
+	LogLevel              string            `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	DevKafkaAddr          string            `envconfig:"DEV_KAFKA_ADDR" default:"127.0.0.1:9092" desc:"dev only: address of the embedded in-memory broker"`
 }
 
 // loadConfig reads the environment.
@@ -202,6 +204,7 @@ func (c Config) auth() (*bridge.Auth, error) {
 func (c Config) serverOptions() bridge.Options {
 	return bridge.Options{
 		Naming: c.naming(), MaxBodyBytes: c.MaxBodyBytes, PublishTimeout: c.PublishTimeout, RetryAfter: c.RetryAfter,
+		AuthFailuresPerSecond: c.AuthFailuresPerSecond, AuthFailureBurst: c.AuthFailureBurst,
 		MaxInFlight: c.MaxInFlight, DedupTTL: c.DedupTTL, DedupMaxEntries: c.DedupMaxEntries,
 	}
 }
