@@ -39,7 +39,7 @@ func cePost(t *testing.T, body []byte) topics.Record {
 	t.Helper()
 	pub := &ceCapture{}
 	srv := NewServer(pub, Options{Naming: topics.Naming{Prefix: "appdirect."}, MaxBodyBytes: 1 << 20, PublishTimeout: 10 * time.Second,
-		RetryAfter: 5 * time.Second, MaxInFlight: 1000}, zerolog.Nop())
+		RetryAfter: 5 * time.Second, MaxInFlight: 1000, MaxInFlightBytes: 64 << 20, MaxRecordBytes: 1<<20 + 64<<10}, zerolog.Nop())
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/webhooks", bytes.NewReader(body)))
 	if rec.Code != http.StatusAccepted {
@@ -112,11 +112,11 @@ func TestCloudEventAttributes(t *testing.T) {
 	}{
 		{
 			name: "ids that need escaping",
-			give: `{"uuid":"evt \"1\" \\ \u0001 \u2028 é","timestamp":1718035200123,"resource":{"type":"ORDER","uuid":"ord\"1\u0000","url":"https://acme.byappdirect.com/api/billing/v1/orders/1","content":{"company":{"id":"co \"quoted\" é"}}},"resourceAction":"ADDED"}`,
+			give: `{"uuid":"evt \"1\" \\ <&>","timestamp":1718035200123,"resource":{"type":"ORDER","uuid":"ord\"1\u0000 \u2028 é","url":"https://acme.byappdirect.com/api/billing/v1/orders/1","content":{"company":{"id":"co 'quoted' <é>"}}},"resourceAction":"ADDED"}`,
 			want: map[string]string{
-				"specversion": "1.0", "id": "evt \"1\" \\ \u0001 \u2028 é", "source": "https://acme.byappdirect.com",
-				"type": "com.appdirect.order.added", "subject": "ord\"1\x00", "time": "2024-06-10T16:00:00.123Z",
-				"datacontenttype": "application/json", "companyid": "co \"quoted\" é",
+				"specversion": "1.0", "id": "evt \"1\" \\ <&>", "source": "https://acme.byappdirect.com",
+				"type": "com.appdirect.order.added", "subject": "ord\"1\x00 \u2028 é", "time": "2024-06-10T16:00:00.123Z",
+				"datacontenttype": "application/json", "companyid": "co 'quoted' <é>",
 			},
 		},
 		{

@@ -54,6 +54,12 @@ type Options struct {
 	Kafka func() error
 	// Index finds the company of events whose payload names none; may be nil.
 	Index Index
+	// MaxInFlightBytes is the budget of webhook bodies held at once,
+	// counted as they are read: over it the answer is 503 with Retry-After.
+	MaxInFlightBytes int64
+	// MaxRecordBytes is the largest record Kafka accepts; a delivery whose
+	// records would be larger is quarantined (422) rather than retried.
+	MaxRecordBytes int64
 	// MaxInFlight caps webhook requests served at once; above it the answer
 	// is 503 at once instead of queueing.
 	MaxInFlight int
@@ -83,9 +89,11 @@ type Server struct {
 	draining atomic.Bool
 	metrics  *Metrics
 	inFlight atomic.Int64
-	dedup    *dedup         // nil when off
-	throttle *throttle      // nil when off
-	failLog  zerolog.Logger // sampled: the log of refused authentications
+	// bodyBytes are the bytes of the bodies held now (MaxInFlightBytes).
+	bodyBytes atomic.Int64
+	dedup     *dedup         // nil when off
+	throttle  *throttle      // nil when off
+	failLog   zerolog.Logger // sampled: the log of refused authentications
 }
 
 // NewServer builds the HTTP handler. pub receives every record to write.

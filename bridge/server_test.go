@@ -137,6 +137,12 @@ func testOptions(o bridge.Options) bridge.Options {
 	if o.MaxInFlight == 0 {
 		o.MaxInFlight = 1000
 	}
+	if o.MaxInFlightBytes == 0 {
+		o.MaxInFlightBytes = 64 << 20
+	}
+	if o.MaxRecordBytes == 0 {
+		o.MaxRecordBytes = 1<<20 + 64<<10
+	}
 	switch o.DedupTTL {
 	case 0:
 		o.DedupTTL = time.Hour
@@ -366,7 +372,7 @@ func TestServerStatuses(t *testing.T) {
 		{name: "memberships is an object", body: envelope("evt-msobj", "USER", "CHANGED", `{"memberships":{"company":{"id":"co-1"}}}`), wantStatus: 202, wantTopics: []string{"appdirect.user"}, wantKey: "res-1", wantAction: "changed"},
 		{name: "memberships of the wrong types", body: envelope("evt-mswrong", "USER", "CHANGED", `{"memberships":[1,null,"co-1",{"company":5},{"company":{"id":[]}}]}`), wantStatus: 202, wantTopics: []string{"appdirect.user"}, wantKey: "res-1", wantAction: "changed"},
 		{name: "absurdly long company id", body: envelope("evt-longid", "ORDER", "ADDED", `{"company":{"id":"`+longID+`"}}`), wantStatus: 202, wantTopics: []string{"appdirect.order"}, wantKey: "res-1", wantAction: "added"},
-		{name: "absurdly long company in the URL", body: `{"uuid":"evt-longurl","resource":{"type":"MEMBERSHIP","uuid":"m-1","url":"https://acme.byappdirect.com/api/account/v1/companies/` + longID + `/users/u-1"},"resourceAction":"REMOVED"}`, wantStatus: 202, wantTopics: []string{"appdirect.membership"}, wantKey: "m-1", wantAction: "removed"},
+		{name: "absurdly long company in the URL", body: `{"uuid":"evt-longurl","resource":{"type":"MEMBERSHIP","uuid":"m-1","url":"https://acme.byappdirect.com/api/account/v1/companies/` + longID + `/users/u-1"},"resourceAction":"REMOVED"}`, wantStatus: 422, wantCode: "field_too_long", wantQuarantine: true, wantEventID: "evt-longurl"},
 		{name: "body of exactly MaxBodyBytes", body: sized(maxBody), wantStatus: 202, wantTopics: []string{"appdirect.subscription"}, wantKey: "sub-sized", wantAction: "added"},
 		{name: "chunked body of exactly MaxBodyBytes", body: sized(maxBody), chunked: true, wantStatus: 202, wantTopics: []string{"appdirect.subscription"}, wantKey: "sub-sized", wantAction: "added"},
 
@@ -465,6 +471,10 @@ func TestServerStatuses(t *testing.T) {
 				wantHeaders := []string{topics.HeaderError, topics.HeaderErrorDetail}
 				if tt.wantEventID != "" {
 					wantHeaders = append(wantHeaders, topics.HeaderEventID)
+				}
+				wantHeaders = append(wantHeaders, topics.HeaderContentType) // the request's, application/json
+				if tt.wantEventID == "" && !strings.HasPrefix(string(q.Key), "sha256:") {
+					t.Errorf("quarantine key without an event id = %q, want sha256:<body hash>", q.Key)
 				}
 				if diff := cmp.Diff(wantHeaders, headerKeys(q)); diff != "" {
 					t.Errorf("quarantine header names (-want +got):\n%s", diff)

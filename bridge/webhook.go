@@ -58,12 +58,13 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		ctx, cancel := context.WithDeadline(c.Request().Context(), deadline)
 		defer cancel()
 		_ = http.NewResponseController(c.Response()).SetReadDeadline(deadline)
-		body, err := readBody(c.Request(), s.opts.MaxBodyBytes)
+		body, release, err := s.readBody(c.Request())
+		defer release()
 		if err != nil {
 			return err
 		}
 		ev, err := topics.Normalize(body, s.opts.Naming, s.companyIndex())
-		if len(ev.Envelope.ID) <= 256 {
+		if topics.ValidEventID(ev.Envelope.ID) {
 			info.eventID = ev.Envelope.ID
 		}
 		if ev.Resource != nil {
@@ -80,6 +81,11 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 				kind = KindUnroutable
 			}
 			return s.quarantine(ctx, c, body, kind, e.Code, e.Detail)
+		}
+		if size := recordsSize(ev.Records()); size > s.opts.MaxRecordBytes {
+			// Kafka would refuse it on every retry: keep the body instead.
+			return s.quarantine(ctx, c, body, KindUnroutable, topics.CodeRecordTooLarge, fmt.Sprintf(
+				"the normalized record would be %d bytes, over the %d-byte limit (a very large resource.uuid or company list)", size, s.opts.MaxRecordBytes))
 		}
 		env, rec := &ev.Envelope, ev.Record
 		acked := false // set once Kafka acknowledged; read by the dedup
@@ -113,7 +119,7 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 // answer is 503, so the marketplace retries and nothing is lost.
 func (s *Server) quarantine(ctx context.Context, c echo.Context, body []byte, kind Kind, code, detail string) error {
 	info := infoOf(c)
-	rec := topics.QuarantineRecord(s.opts.Naming, body, code, detail, info.eventID)
+	rec := topics.QuarantineRecord(s.opts.Naming, body, code, detail, info.eventID, c.Request().Header.Get("Content-Type"))
 	info.topic = rec.Topic
 	if err := s.publish(ctx, rec); err != nil {
 		return err
@@ -139,9 +145,49 @@ func (s *Server) publish(ctx context.Context, recs ...topics.Record) error {
 	return nil
 }
 
-// readBody reads at most limit bytes. A declared Content-Length over the
+// recordsSize is about the bytes recs take in a produce request, as the
+// writer counts them.
+func recordsSize(recs []topics.Record) int64 {
+	var n int64
+	for _, r := range recs {
+		n += int64(32 + len(r.Key) + len(r.Value))
+		for _, h := range r.Headers {
+			n += int64(20 + len(h.Key) + len(h.Value))
+		}
+	}
+	return n
+}
+
+// readBody reads the body within MaxBodyBytes, holding its bytes against
+// MaxInFlightBytes, the budget of bodies held at once, as they are read.
+// release gives them back; call it once the body is no longer needed.
+func (s *Server) readBody(r *http.Request) (body []byte, release func(), err error) {
+	var held int64
+	take := func(n int64) bool {
+		if s.bodyBytes.Add(n) > s.opts.MaxInFlightBytes {
+			s.bodyBytes.Add(-n)
+			return false
+		}
+		held += n
+		return true
+	}
+	release = func() { s.bodyBytes.Add(-held); held = 0 }
+	overBudget := &Error{Kind: KindUnavailable, Code: "overloaded",
+		Message: "the bodies of the requests in flight are over the memory budget; retry later"}
+	body, err = readBodyWith(r, s.opts.MaxBodyBytes, func(grow int64) error {
+		if !take(grow) {
+			s.metrics.overloaded.Inc()
+			return overBudget
+		}
+		return nil
+	})
+	return body, release, err
+}
+
+// readBodyWith reads at most limit bytes. A declared Content-Length over the
 // limit is refused before reading; a chunked body is cut off at the limit.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
+// grow is told of every buffer growth before it happens, and may refuse it.
+func readBodyWith(r *http.Request, limit int64, grow func(int64) error) ([]byte, error) {
 	tooLarge := func() error { // built only when needed: Sprintf allocates
 		return &Error{Kind: KindTooLarge, Code: "body_too_large", Message: fmt.Sprintf("body is larger than %d bytes", limit)}
 	}
@@ -152,11 +198,18 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if size < 0 {
 		size = 4096
 	}
+	if err := grow(size + 1); err != nil {
+		return nil, err
+	}
 	buf := make([]byte, 0, size+1)
 	lr := io.LimitReader(r.Body, limit+1)
 	for {
 		if len(buf) == cap(buf) {
+			old := cap(buf)
 			buf = append(buf, 0)[:len(buf)]
+			if err := grow(int64(cap(buf) - old)); err != nil {
+				return nil, err
+			}
 		}
 		n, err := lr.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]

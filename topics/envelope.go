@@ -38,7 +38,9 @@ const (
 	CodeInvalidEnvelope     = "invalid_envelope"
 	CodeUnknownResource     = "unknown_resource"
 	CodeUnsupportedAction   = "unsupported_action"
-	maxIDLength             = 256
+	CodeFieldTooLong        = "field_too_long"   // resource.uuid or url over its limit
+	CodeRecordTooLarge      = "record_too_large" // the normalized record would exceed Kafka's limit
+	maxIDLength             = MaxEventIDLength
 	maxTimestampMillisAbove = 1 << 53
 )
 

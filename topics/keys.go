@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -183,15 +184,32 @@ func collect(v []byte, segs []keySeg, out *idSet) {
 	})
 }
 
-// validCompanyID refuses ids that would make poor keys or headers: empty,
-// overlong, with control characters, or with a comma.
+// validCompanyID is the one rule for company ids, applied wherever a key or
+// header is built: 1 to MaxCompanyIDLength bytes of valid UTF-8; no control
+// or format characters (such as right-to-left overrides and zero-width
+// spaces), no whitespace but inner spaces, none at either end; no comma
+// (the company-ids header is comma-separated), quote or backslash; no "."
+// or ".." between slashes.
+// External ids with inner spaces or in any script pass ("Acme Corp",
+// "株式会社テスト"); "../../etc", " D " and ids that render differently
+// from their bytes do not. An id that breaks the rule is not used: the key
+// falls back as for an event that names no company.
 func validCompanyID(s string) bool {
-	if s == "" || len(s) > MaxCompanyIDLength || strings.TrimSpace(s) == "" || !utf8.ValidString(s) ||
-		strings.ContainsRune(s, ',') { // the company-ids header is comma-separated
+	if s == "" || len(s) > MaxCompanyIDLength || !utf8.ValidString(s) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
+	for i, r := range s {
+		switch {
+		case r == ',' || r == '"' || r == '\\':
+			return false
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			return false
+		case unicode.IsSpace(r) && (r != ' ' || i == 0 || i == len(s)-1):
+			return false
+		}
+	}
+	for seg := range strings.SplitSeq(s, "/") {
+		if seg == "." || seg == ".." { // a key that walks a path when used as one
 			return false
 		}
 	}

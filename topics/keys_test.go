@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -571,6 +572,15 @@ func TestValidCompanyID(t *testing.T) {
 		{name: "DEL", give: "c\x7f"},
 		{name: "invalid UTF-8", give: "c\xff"},
 		{name: "comma (would split company-ids)", give: "acme,inc"},
+		{name: "path traversal", give: "../../etc"},
+		{name: "dot segment", give: "acme/./x"},
+		{name: "slash inside a name", give: "café & co/paris", want: true},
+		{name: "spaces around", give: " D "},
+		{name: "quotes", give: `" D "`},
+		{name: "backslash", give: `acme\x`},
+		{name: "right-to-left override", give: "acme\u202egpj.exe"},
+		{name: "zero-width space", give: "ac\u200bme"},
+		{name: "no-break space inside", give: "acme\u00a0corp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -635,5 +645,41 @@ func TestEventRecordKeyHeaders(t *testing.T) {
 				t.Errorf("Headers mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestValidEventID(t *testing.T) {
+	tests := []struct {
+		name string
+		give string
+		want bool
+	}{
+		{name: "uuid", give: "7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d09", want: true},
+		{name: "256 bytes", give: strings.Repeat("e", 256), want: true},
+		{name: "257 bytes", give: strings.Repeat("e", 257)},
+		{name: "empty", give: ""},
+		{name: "CR/LF", give: "evt-1\r\nforged: line"},
+		{name: "NUL", give: "evt\x001"},
+		{name: "comma", give: "evt-1,evt-2"},
+		{name: "non-ASCII", give: "évt-1"},
+		{name: "DEL", give: "evt\x7f"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, ValidEventID(tt.give)); diff != "" {
+				t.Errorf("ValidEventID(%q) mismatch (-want +got):\n%s", tt.give, diff)
+			}
+		})
+	}
+}
+
+func TestQuoteCutsLongInput(t *testing.T) {
+	if got := Quote("SUBSCRIPTION"); got != `"SUBSCRIPTION"` {
+		t.Errorf("Quote(short) = %s", got)
+	}
+	long := strings.Repeat("é", 600) // 1200 bytes, cut inside no rune
+	got := Quote(long)
+	if len(got) > MaxQuotedInput+40 || !strings.HasSuffix(got, "… (1200 bytes)") || !utf8.ValidString(got) {
+		t.Errorf("Quote(1200 bytes) = %d bytes %q, want at most %d bytes of input and the length", len(got), got, MaxQuotedInput)
 	}
 }

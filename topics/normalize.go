@@ -3,6 +3,8 @@ package topics
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Routed is a webhook routed through the catalog: the record to publish and
@@ -75,18 +77,21 @@ func Normalize(body []byte, n Naming, index CompanyIndex) (Routed, error) {
 	res, ok := Lookup(env.Type)
 	if !ok {
 		return ev, &Error{Kind: KindUnroutable, Code: CodeUnknownResource,
-			Detail: fmt.Sprintf("resource.type %q is not a known resource (types are matched exactly, upper case)", env.Type)}
+			Detail: fmt.Sprintf("resource.type %s is not a known resource (types are matched exactly, upper case)", Quote(env.Type))}
+	}
+	if err := checkLimits(&env); err != nil {
+		return ev, err
 	}
 	ev.Resource = res
 	act, ok := ParseAction(env.Action)
 	if !ok {
 		return ev, &Error{Kind: KindUnroutable, Code: CodeUnsupportedAction,
-			Detail: fmt.Sprintf("resourceAction %q is not one of ADDED, CHANGED, REMOVED (or DELETED)", env.Action)}
+			Detail: fmt.Sprintf("resourceAction %s is not one of ADDED, CHANGED, REMOVED (or DELETED)", Quote(env.Action))}
 	}
 	ev.Action = act
 	if !res.Supports(act) {
 		return ev, &Error{Kind: KindUnroutable, Code: CodeUnsupportedAction,
-			Detail: fmt.Sprintf("resource %s does not support action %s", env.Type, env.Action)}
+			Detail: fmt.Sprintf("resource %s does not support action %s", Quote(env.Type), Quote(env.Action))}
 	}
 	ev.Key = ChooseKey(res, &ev.Envelope, index)
 	ev.Record = EventRecord(n, res, act, &ev.Envelope, ev.Key, appendCloudEvent(nil, res, act, &ev.Envelope, ev.Key))
@@ -94,4 +99,65 @@ func Normalize(body []byte, n Naming, index CompanyIndex) (Routed, error) {
 		ev.IndexUpdate = up
 	}
 	return ev, nil
+}
+
+// Envelope field limits: a value over its limit cannot make a sound key,
+// header or record, so the delivery is refused (and quarantined).
+const (
+	// MaxEventIDLength bounds the notification's uuid, which becomes the
+	// event-id header and the CloudEvent id.
+	MaxEventIDLength = 256
+	// MaxResourceUUIDLength bounds resource.uuid (the CloudEvent subject).
+	MaxResourceUUIDLength = 256
+	// MaxURLLength bounds resource.url (the CloudEvent source comes from it).
+	MaxURLLength = 4096
+	// MaxQuotedInput is the most bytes of any input an error detail quotes.
+	MaxQuotedInput = 256
+)
+
+// ValidEventID is the rule for the notification's uuid: 1 to
+// MaxEventIDLength printable ASCII characters without comma, since it
+// becomes a record key, a header and a log field. CR/LF in it would split a
+// line of kcat's output, a comma a header list.
+func ValidEventID(s string) bool {
+	if s == "" || len(s) > MaxEventIDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == ',' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkLimits refuses an envelope whose uuid breaks ValidEventID
+// (KindInvalid) or whose resource.uuid or url is over its limit
+// (KindUnroutable).
+func checkLimits(env *Envelope) error {
+	switch {
+	case !ValidEventID(env.ID):
+		return &Error{Kind: KindInvalid, Code: CodeInvalidEnvelope, Detail: fmt.Sprintf(
+			"uuid %s must be 1 to %d printable ASCII characters without commas", Quote(env.ID), MaxEventIDLength)}
+	case len(env.ResourceUUID) > MaxResourceUUIDLength:
+		return &Error{Kind: KindUnroutable, Code: CodeFieldTooLong, Detail: fmt.Sprintf(
+			"resource.uuid is %d bytes, over the limit of %d", len(env.ResourceUUID), MaxResourceUUIDLength)}
+	case len(env.URL) > MaxURLLength:
+		return &Error{Kind: KindUnroutable, Code: CodeFieldTooLong, Detail: fmt.Sprintf(
+			"resource.url is %d bytes, over the limit of %d", len(env.URL), MaxURLLength)}
+	}
+	return nil
+}
+
+// Quote quotes at most MaxQuotedInput bytes of an input for an error detail
+// or a log field, saying how long the whole was when it cut.
+func Quote(s string) string {
+	if len(s) <= MaxQuotedInput {
+		return strconv.Quote(s)
+	}
+	cut := MaxQuotedInput
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + fmt.Sprintf("… (%d bytes)", len(s))
 }

@@ -1,6 +1,11 @@
 package topics
 
-import "strings"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"unicode/utf8"
+)
 
 // Record header names: the contract consumers filter on without decoding
 // values.
@@ -70,16 +75,36 @@ func EventRecord(n Naming, r *Resource, a Action, env *Envelope, k Key, value []
 }
 
 // QuarantineRecord builds the record that keeps an unroutable body: the raw
-// bytes unchanged, why in the headers, keyed by the event id when known.
-func QuarantineRecord(n Naming, body []byte, code, detail, eventID string) Record {
+// bytes unchanged, why in the headers (the detail cut to
+// MaxQuarantineDetail bytes, so the record always fits), the request's
+// Content-Type in content-type when it had one. It is keyed by the event id
+// when one was read (ValidEventID), else by "sha256:" and the body's hash,
+// so that a redelivered bad body lands in the same partition.
+func QuarantineRecord(n Naming, body []byte, code, detail, eventID, contentType string) Record {
+	if len(detail) > MaxQuarantineDetail {
+		cut := MaxQuarantineDetail
+		for cut > 0 && !utf8.RuneStart(detail[cut]) {
+			cut--
+		}
+		detail = detail[:cut] + "…"
+	}
 	hs := []Header{
 		{HeaderError, []byte(code)},
 		{HeaderErrorDetail, []byte(detail)},
 	}
 	var key []byte
-	if eventID != "" {
+	if ValidEventID(eventID) {
 		hs = append(hs, Header{HeaderEventID, []byte(eventID)})
 		key = []byte(eventID)
+	} else {
+		sum := sha256.Sum256(body)
+		key = []byte("sha256:" + hex.EncodeToString(sum[:]))
+	}
+	if contentType != "" && len(contentType) <= MaxQuotedInput {
+		hs = append(hs, Header{HeaderContentType, []byte(contentType)})
 	}
 	return Record{Topic: n.Quarantine(), Key: key, Value: body, Headers: hs}
 }
+
+// MaxQuarantineDetail bounds the error-detail header of a quarantine record.
+const MaxQuarantineDetail = 1024

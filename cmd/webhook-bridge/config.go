@@ -49,6 +49,7 @@ type Config struct {
 	TopicReplication      int               `envconfig:"TOPIC_REPLICATION" default:"3" desc:"replication factor of each topic made by topics create (1 for a single local broker)"`
 	MaxBodyBytes          int64             `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted webhook body; larger ones get 413"`
 	PublishTimeout        time.Duration     `envconfig:"PUBLISH_TIMEOUT" default:"10s" desc:"how long a request waits for Kafka's acks=all before answering 503 (keep well under the marketplace's 30s)"`
+	MaxInFlightBytes      int64             `envconfig:"MAX_INFLIGHT_BYTES" default:"67108864" desc:"budget of webhook bodies held in memory at once, counted as they are read; over it the answer is 503 with Retry-After (slow bodies are cut by HTTP_READ_TIMEOUT)"`
 	RetryAfter            time.Duration     `envconfig:"RETRY_AFTER" default:"5s" desc:"the Retry-After of a 503: when the marketplace (or any client) should try again"`
 	MaxInFlight           int               `envconfig:"MAX_INFLIGHT" default:"1000" desc:"most webhook requests served at once; above it the answer is 503 at once (bounds memory while Kafka is away)"`
 	DedupTTL              time.Duration     `envconfig:"DEDUP_TTL" default:"1h" desc:"how long an acknowledged event id is remembered so a redelivery gets 2xx without a second record (0 turns it off)"`
@@ -87,6 +88,8 @@ func loadConfig() (Config, error) {
 		return c, fmt.Errorf("configuration: BRIDGE_MAX_INFLIGHT and BRIDGE_DEDUP_MAX_ENTRIES must be positive, BRIDGE_DEDUP_TTL not negative")
 	case c.MaxBodyBytes <= 0:
 		return c, fmt.Errorf("configuration: BRIDGE_MAX_BODY_BYTES must be positive")
+	case c.MaxInFlightBytes <= c.MaxBodyBytes:
+		return c, fmt.Errorf("configuration: BRIDGE_MAX_INFLIGHT_BYTES must exceed BRIDGE_MAX_BODY_BYTES")
 	case c.TopicPartitions <= 0 || c.TopicReplication <= 0 || c.TopicMinInSync <= 0:
 		return c, fmt.Errorf("configuration: BRIDGE_TOPIC_PARTITIONS, BRIDGE_TOPIC_REPLICATION and BRIDGE_TOPIC_MIN_INSYNC_REPLICAS must be positive")
 	case c.BatchSize <= 0 || c.KafkaWriteTimeout <= 0 || c.KafkaMetadataTimeout <= 0 || c.KafkaStallCheck <= 0 || c.KafkaDialTimeout <= 0 || c.KafkaAdminTimeout <= 0 || c.KafkaHealthInterval <= 0:
@@ -205,6 +208,7 @@ func (c Config) serverOptions() bridge.Options {
 	return bridge.Options{
 		Naming: c.naming(), MaxBodyBytes: c.MaxBodyBytes, PublishTimeout: c.PublishTimeout, RetryAfter: c.RetryAfter,
 		AuthFailuresPerSecond: c.AuthFailuresPerSecond, AuthFailureBurst: c.AuthFailureBurst,
+		MaxInFlightBytes: c.MaxInFlightBytes, MaxRecordBytes: c.maxRecordBytes(),
 		MaxInFlight: c.MaxInFlight, DedupTTL: c.DedupTTL, DedupMaxEntries: c.DedupMaxEntries,
 	}
 }

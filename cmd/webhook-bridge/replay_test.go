@@ -62,7 +62,7 @@ func TestReplayPublishesWhatNowPassesOnce(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, q := range []struct{ body, id string }{{added, "e-added"}, {unknown, "e-unknown"}, {removed, "e-removed"}} {
-		rec := topics.QuarantineRecord(n, []byte(q.body), topics.CodeUnknownResource, "resource.type is not a known resource", q.id)
+		rec := topics.QuarantineRecord(n, []byte(q.body), topics.CodeUnknownResource, "resource.type is not a known resource", q.id, "application/json")
 		if err := w.Publish(ctx, rec); err != nil {
 			t.Fatal(err)
 		}

@@ -117,13 +117,10 @@ func TestMurmur2GoldenConsistent(t *testing.T) {
 	}
 }
 
-// TestMurmur2NilKey checks that records without a key (quarantined bodies
-// without an event id) never panic the balancer and stay in range.
+// TestMurmur2NilKey checks that records without a key never panic the
+// balancer and stay in range.
 func TestMurmur2NilKey(t *testing.T) {
-	rec := topics.QuarantineRecord(topics.Naming{}, []byte("x"), topics.CodeInvalidJSON, "d", "")
-	if rec.Key != nil {
-		t.Fatalf("quarantine record key = %q, want nil", rec.Key)
-	}
+	rec := topics.Record{Value: []byte("x")}
 	tests := []struct {
 		name string
 		give []int
