@@ -677,7 +677,7 @@ func TestKubeKustomizationListsEveryFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") && e.Name() != "kustomization.yaml" {
+		if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") && e.Name() != "kustomization.yaml" && !operatorManifest(t, e.Name()) {
 			files = append(files, e.Name())
 		}
 	}
@@ -1570,5 +1570,342 @@ func TestGrafanaDashboardCheckIsAbleToFail(t *testing.T) {
 	}
 	if _, ok := familyOf(fams, "webhook_bridge_request_duration_seconds_bucket"); !ok {
 		t.Error("familyOf refused a histogram's _bucket series")
+	}
+}
+
+// operatorManifest reports whether a file of deploy/kubernetes is a
+// Prometheus Operator resource. Those are applied on their own:
+// kustomization.yaml must apply on a cluster without the operator's kinds.
+func operatorManifest(t *testing.T, name string) bool {
+	t.Helper()
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal(readRepoFile(t, "deploy", "kubernetes", name), &tm); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return strings.HasPrefix(tm.APIVersion, "monitoring.coreos.com/")
+}
+
+// promRules is a Prometheus rule file, and the spec of a PrometheusRule.
+// Only the fields the rules use are here, so strict decoding refuses a
+// misspelt one.
+type promRules struct {
+	Groups []struct {
+		Name  string `json:"name"`
+		Rules []struct {
+			Alert       string            `json:"alert"`
+			Expr        string            `json:"expr"`
+			For         string            `json:"for,omitempty"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
+func loadRules(t *testing.T) promRules {
+	t.Helper()
+	var r promRules
+	if err := decodeStrict(readRepoFile(t, "deploy", "prometheus", "rules.yml"), &r); err != nil {
+		t.Fatalf("deploy/prometheus/rules.yml: %v", err)
+	}
+	if len(r.Groups) == 0 {
+		t.Fatal("deploy/prometheus/rules.yml has no groups")
+	}
+	return r
+}
+
+// runbookURL is where docs/alerts.md is read; runbook_url is it + "#" + anchor.
+const runbookURL = "https://github.com/webhook-bridge/webhook-bridge/blob/main/docs/alerts.md"
+
+// TestPrometheusRuleMatchesRulesFile keeps the PrometheusRule for the
+// Prometheus Operator and the rule file for a plain Prometheus from drifting.
+func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
+	rules := loadRules(t)
+	var pr struct {
+		metav1.TypeMeta `json:",inline"`
+		Metadata        metav1.ObjectMeta `json:"metadata"`
+		Spec            promRules         `json:"spec"`
+	}
+	if err := decodeStrict(readRepoFile(t, "deploy", "kubernetes", "prometheusrule.yaml"), &pr); err != nil {
+		t.Fatalf("prometheusrule.yaml: %v", err)
+	}
+	if pr.APIVersion != "monitoring.coreos.com/v1" || pr.Kind != "PrometheusRule" || pr.Metadata.Name == "" {
+		t.Errorf("prometheusrule.yaml is %s %s named %q, want monitoring.coreos.com/v1 PrometheusRule", pr.APIVersion, pr.Kind, pr.Metadata.Name)
+	}
+	if diff := cmp.Diff(rules, pr.Spec); diff != "" {
+		t.Errorf("prometheusrule.yaml's spec differs from deploy/prometheus/rules.yml (-rules.yml +prometheusrule.yaml):\n%s", diff)
+	}
+}
+
+// TestPrometheusRulesAreDocumentedAndTested checks every alert's labels and
+// annotations, that its runbook_url leads to a heading of docs/alerts.md,
+// and that rules_test.yml has it both firing and quiet: promtool passes a
+// test of a misspelt alert name that expects no alert.
+func TestPrometheusRulesAreDocumentedAndTested(t *testing.T) {
+	anchors := map[string]bool{}
+	for line := range strings.Lines(string(readRepoFile(t, "docs", "alerts.md"))) {
+		if h, ok := strings.CutPrefix(line, "#"); ok {
+			anchors[githubAnchor(strings.TrimLeft(h, "#"))] = true
+		}
+	}
+	alerts := map[string]bool{}
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			if !strings.HasPrefix(r.Alert, "WebhookBridge") || alerts[r.Alert] {
+				t.Errorf("alert %q: want a unique name starting with WebhookBridge", r.Alert)
+			}
+			alerts[r.Alert] = true
+			if s := r.Labels["severity"]; s != "critical" && s != "warning" {
+				t.Errorf("%s: severity %q, want critical or warning", r.Alert, s)
+			}
+			for _, a := range []string{"summary", "description"} {
+				if strings.TrimSpace(r.Annotations[a]) == "" {
+					t.Errorf("%s has no %s", r.Alert, a)
+				}
+			}
+			if want := runbookURL + "#" + strings.ToLower(r.Alert); r.Annotations["runbook_url"] != want {
+				t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
+			}
+			if !anchors[strings.ToLower(r.Alert)] {
+				t.Errorf("docs/alerts.md has no heading %s (its runbook_url's anchor)", r.Alert)
+			}
+		}
+	}
+
+	var tests struct {
+		RuleFiles []string `json:"rule_files"`
+		Tests     []struct {
+			Name          string `json:"name"`
+			AlertRuleTest []struct {
+				Alertname string `json:"alertname"`
+				ExpAlerts []any  `json:"exp_alerts"`
+			} `json:"alert_rule_test"`
+		} `json:"tests"`
+	}
+	if err := yaml.Unmarshal(readRepoFile(t, "deploy", "prometheus", "rules_test.yml"), &tests); err != nil {
+		t.Fatalf("rules_test.yml: %v", err)
+	}
+	if !slices.Equal(tests.RuleFiles, []string{"rules.yml"}) {
+		t.Errorf("rules_test.yml tests %v, want [rules.yml]", tests.RuleFiles)
+	}
+	fires, quiet := map[string]bool{}, map[string]bool{}
+	for _, tc := range tests.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if !alerts[a.Alertname] {
+				t.Errorf("rules_test.yml %q tests %q, which rules.yml does not define", tc.Name, a.Alertname)
+			}
+			if len(a.ExpAlerts) > 0 {
+				fires[a.Alertname] = true
+			} else {
+				quiet[a.Alertname] = true
+			}
+		}
+	}
+	for a := range alerts {
+		if !fires[a] {
+			t.Errorf("rules_test.yml never has %s firing", a)
+		}
+		if !quiet[a] {
+			t.Errorf("rules_test.yml never has %s quiet", a)
+		}
+	}
+}
+
+// githubAnchor is the fragment GitHub gives a Markdown heading.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// servedExposition is GET /metrics of a server wired as serve wires it
+// (Kafka check, writer statistics, company index) after a webhook answered
+// 202 and one answered 503.
+func servedExposition(t *testing.T) string {
+	t.Helper()
+	auth, err := bridge.NewAuth(bridge.AuthConfig{Modes: []string{bridge.ModeToken}, Tokens: []string{deployToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &nopPublisher{}
+	opts := defaultConfig(t).serverOptions()
+	opts.PublishTimeout, opts.Auth = time.Second, auth
+	opts.Kafka = func() error { return nil }
+	srv := bridge.NewServer(pub, opts, zerolog.Nop())
+	srv.Metrics().WatchWriter(func() bridge.WriterStats { return bridge.WriterStats{} })
+	caughtUp := make(chan struct{})
+	close(caughtUp)
+	srv.Metrics().WatchIndex(func() int { return 0 }, caughtUp)
+	for _, r := range []struct {
+		body      string
+		kafkaDown bool
+		want      int
+	}{
+		{body: devSample, want: http.StatusAccepted},
+		{body: strings.Replace(devSample, `"uuid":"7d3c1a52`, `"uuid":"8e4d2b63`, 1), kafkaDown: true, want: http.StatusServiceUnavailable},
+	} {
+		pub.fail = r.kafkaDown
+		req := httptest.NewRequest(http.MethodPost, "/webhooks", strings.NewReader(r.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(bridge.HeaderWebhookToken, deployToken)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code != r.want {
+			t.Fatalf("POST /webhooks (kafka down %v) = %d, want %d", r.kafkaDown, rec.Code, r.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", rec.Code)
+	}
+	return rec.Body.String()
+}
+
+var labelMatcher = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"`)
+
+// TestPrometheusRulesQueryExportedMetrics fails when an alert queries a
+// metric, a label or a label value (route="/webhooks", code=~"5..") the
+// bridge does not export: such an alert would never fire.
+func TestPrometheusRulesQueryExportedMetrics(t *testing.T) {
+	expo := servedExposition(t)
+	fams := parseExposition(t, strings.NewReader(expo))
+	// values are the values a label takes in the samples of one series name.
+	values := func(name, label string) []string {
+		var vs []string
+		for line := range strings.Lines(expo) {
+			m := sampleLine.FindStringSubmatch(line)
+			if m == nil || m[1] != name {
+				continue
+			}
+			for _, l := range labelMatcher.FindAllStringSubmatch(m[2], -1) {
+				if l[1] == label {
+					vs = append(vs, l[3])
+				}
+			}
+		}
+		return slices.Compact(slices.Sorted(slices.Values(vs)))
+	}
+	// Kubernetes scrapes add namespace and pod; the rules aggregate by them.
+	scrapeLabels := map[string]bool{"namespace": true, "pod": true}
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			have := map[string]bool{}
+			refs := metricRef.FindAllStringSubmatch(r.Expr, -1)
+			if len(refs) == 0 {
+				t.Errorf("%s queries no webhook-bridge metric: %s", r.Alert, r.Expr)
+			}
+			for _, m := range refs {
+				fam, ok := familyOf(fams, m[1])
+				if !ok {
+					t.Errorf("%s queries %s, which /metrics does not export", r.Alert, m[1])
+					continue
+				}
+				for l := range fam.labels {
+					have[l] = true
+				}
+				for _, lm := range labelMatcher.FindAllStringSubmatch(m[2], -1) {
+					name, op, want := lm[1], lm[2], lm[3]
+					if !fam.labels[name] {
+						t.Errorf("%s filters %s on label %q, which it does not have", r.Alert, m[1], name)
+						continue
+					}
+					match := func(v string) bool { return v == want }
+					if op == "=~" {
+						re := regexp.MustCompile("^(?:" + want + ")$")
+						match = re.MatchString
+					} else if op != "=" {
+						continue
+					}
+					if got := values(m[1], name); !slices.ContainsFunc(got, match) {
+						t.Errorf("%s wants %s{%s%s%q}, but a bridge that served webhooks exports only %s values %q", r.Alert, m[1], name, op, want, name, got)
+					}
+				}
+			}
+			for _, b := range byClause.FindAllStringSubmatch(r.Expr, -1) {
+				for l := range strings.SplitSeq(b[1], ",") {
+					if l = strings.TrimSpace(l); l != "" && !have[l] && !promLabels[l] && !scrapeLabels[l] {
+						t.Errorf("%s groups by %q, which none of its metrics has", r.Alert, l)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestComposePrometheusLoadsTheRules checks that every rule file
+// prometheus.yml names is mounted where the container's Prometheus looks for
+// it: a rule file that is not there is skipped without an error.
+func TestComposePrometheusLoadsTheRules(t *testing.T) {
+	var prom struct {
+		RuleFiles []string `json:"rule_files"`
+	}
+	if err := yaml.Unmarshal(readRepoFile(t, "deploy", "prometheus", "prometheus.yml"), &prom); err != nil {
+		t.Fatalf("prometheus.yml: %v", err)
+	}
+	if !slices.Contains(prom.RuleFiles, "rules.yml") {
+		t.Errorf("prometheus.yml rule_files = %v, want rules.yml", prom.RuleFiles)
+	}
+	mounts := map[string]string{}
+	for _, v := range composeService(t, loadCompose(t, "observability"), "prometheus").Volumes {
+		mounts[v.Target] = v.Source
+	}
+	for _, f := range prom.RuleFiles {
+		// Relative rule files are read from prometheus.yml's directory.
+		target := path.Join("/etc/prometheus", f)
+		if src, _ := filepath.Abs(repoFile("deploy", "prometheus", f)); mounts[target] != src {
+			t.Errorf("prometheus.yml loads %s, but docker-compose.yml mounts %q there, want %s", f, mounts[target], src)
+		}
+	}
+}
+
+// TestKubeServiceMonitorSelectsTheService checks that the ServiceMonitor
+// scrapes /metrics on a named port of the bridge's Service, and that the
+// operator's resources stay out of kustomization.yaml.
+func TestKubeServiceMonitorSelectsTheService(t *testing.T) {
+	m := loadKube(t)
+	svc := m.services[0]
+	var sm struct {
+		metav1.TypeMeta `json:",inline"`
+		Metadata        metav1.ObjectMeta `json:"metadata"`
+		Spec            struct {
+			Selector  metav1.LabelSelector `json:"selector"`
+			Endpoints []struct {
+				Port     string `json:"port"`
+				Path     string `json:"path"`
+				Interval string `json:"interval"`
+			} `json:"endpoints"`
+		} `json:"spec"`
+	}
+	if err := decodeStrict(readRepoFile(t, "deploy", "kubernetes", "servicemonitor.yaml"), &sm); err != nil {
+		t.Fatalf("servicemonitor.yaml: %v", err)
+	}
+	if sm.APIVersion != "monitoring.coreos.com/v1" || sm.Kind != "ServiceMonitor" || sm.Metadata.Name == "" {
+		t.Errorf("servicemonitor.yaml is %s %s named %q, want monitoring.coreos.com/v1 ServiceMonitor", sm.APIVersion, sm.Kind, sm.Metadata.Name)
+	}
+	if sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector); err != nil || sel.Empty() || !sel.Matches(labels.Set(svc.Labels)) {
+		t.Errorf("ServiceMonitor selector %v does not select the Service (labels %v)", sm.Spec.Selector, svc.Labels)
+	}
+	if len(sm.Spec.Endpoints) == 0 {
+		t.Error("the ServiceMonitor has no endpoints")
+	}
+	for _, e := range sm.Spec.Endpoints {
+		if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == e.Port }) {
+			t.Errorf("ServiceMonitor endpoint port %q is not a port name of the Service", e.Port)
+		}
+		if e.Path != "/metrics" {
+			t.Errorf("ServiceMonitor endpoint path %q, want /metrics", e.Path)
+		}
+	}
+	for _, name := range []string{"servicemonitor.yaml", "prometheusrule.yaml"} {
+		if !operatorManifest(t, name) || slices.Contains(m.kust.Resources, name) {
+			t.Errorf("%s: want a Prometheus Operator resource left out of kustomization.yaml", name)
+		}
 	}
 }
