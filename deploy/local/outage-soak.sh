@@ -29,6 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 deploy/local/kafka.sh start >/dev/null
+unset KAFKA_FRESH # the restart after the outage keeps the data
 go build -o "$work/webhook-bridge" ./cmd/webhook-bridge
 token="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export BRIDGE_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" BRIDGE_TOPIC_REPLICATION=1 BRIDGE_TOPIC_PREFIX="soak." \
