@@ -17,6 +17,7 @@ import (
 type reqInfo struct {
 	eventID, resource, action, companyID, topic string
 	authReason                                  string
+	duplicate                                   bool // a redelivery answered from the dedup cache
 	status                                      int
 	code                                        string
 	err                                         error
@@ -97,14 +98,19 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			reqContexts.Put(rc)
 		}()
 		info := &rc.info
-		s.metrics.inFlight.Inc()
+		scrape := c.Path() == "/metrics" // the gauge counts webhook and probe traffic, not its own scrape
+		if !scrape {
+			s.metrics.inFlight.Inc()
+		}
 		err := next(rc)
 		if err != nil {
 			// The error handler writes the response and fills info; c.Error
 			// would hand it the inner context, without info.
 			s.e.HTTPErrorHandler(err, rc)
 		}
-		s.metrics.inFlight.Dec()
+		if !scrape {
+			s.metrics.inFlight.Dec()
+		}
 		status := c.Response().Status
 		latency := time.Since(start)
 		path := c.Path()
@@ -137,6 +143,9 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		addStr(ev, "topic", info.topic)
 		addStr(ev, "error", info.code)
 		addStr(ev, "auth_reason", info.authReason)
+		if info.duplicate {
+			ev = ev.Bool("duplicate", true)
+		}
 		if info.err != nil {
 			ev = ev.AnErr("cause", info.err)
 		}

@@ -28,16 +28,19 @@ type Metrics struct {
 	Registry       *prometheus.Registry
 	requests       *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
-	publishSeconds prometheus.Histogram
-	published      *prometheus.CounterVec
-	publishErrors  *prometheus.CounterVec
-	quarantined    *prometheus.CounterVec
-	authFailures   *prometheus.CounterVec
-	inFlight       prometheus.Gauge
-	overloaded     prometheus.Counter
-	duplicates     prometheus.Counter
-	panics         prometheus.Counter
-	throttled      prometheus.Counter
+	publishSeconds *prometheus.HistogramVec
+	// publishOK and publishFailed are publishSeconds by outcome, resolved
+	// once rather than per request.
+	publishOK, publishFailed prometheus.Observer
+	published                *prometheus.CounterVec
+	publishErrors            *prometheus.CounterVec
+	quarantined              *prometheus.CounterVec
+	authFailures             *prometheus.CounterVec
+	inFlight                 prometheus.Gauge
+	overloaded               prometheus.Counter
+	duplicates               prometheus.Counter
+	panics                   prometheus.Counter
+	throttled                prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -52,11 +55,11 @@ func newMetrics() *Metrics {
 			Help:    "Time from request received to response written, by route.",
 			Buckets: latencyBuckets,
 		}, []string{"route"}),
-		publishSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		publishSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "webhook_bridge_kafka_publish_duration_seconds",
-			Help:    "Time Kafka took to acknowledge a record (acks=all), including failures.",
+			Help:    "Time a publish took, by outcome: ok (Kafka acknowledged with acks=all) or error (refused, unreachable or out of time).",
 			Buckets: latencyBuckets,
-		}),
+		}, []string{"outcome"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webhook_bridge_records_published_total",
 			Help: "Records acknowledged by Kafka, by topic.",
@@ -103,6 +106,7 @@ func newMetrics() *Metrics {
 	for _, r := range authReasons {
 		m.authFailures.WithLabelValues(r)
 	}
+	m.publishOK, m.publishFailed = m.publishSeconds.WithLabelValues("ok"), m.publishSeconds.WithLabelValues("error")
 	m.Registry.MustRegister(m.requests, m.requestSeconds, m.publishSeconds, m.published,
 		m.publishErrors, m.quarantined, m.authFailures, m.inFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

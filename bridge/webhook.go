@@ -96,6 +96,7 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 			}
 			if dup {
 				s.metrics.duplicates.Inc()
+				info.duplicate = true
 				return c.JSON(http.StatusAccepted, accepted{Status: "duplicate", EventID: env.ID, Topic: rec.Topic})
 			}
 			defer func() { done(acked) }()
@@ -107,7 +108,6 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		if s.opts.Index != nil && ev.IndexUpdate.Topic != "" {
 			s.opts.Index.Learn(ev.IndexUpdate)
 		}
-		s.metrics.published.WithLabelValues(rec.Topic).Inc()
 		acked = true
 		a := accepted{Status: "accepted", EventID: env.ID, Topic: rec.Topic, Key: ev.Key.Value}
 		return c.JSONBlob(http.StatusAccepted, a.appendJSON(make([]byte, 0, 128)))
@@ -128,21 +128,27 @@ func (s *Server) quarantine(ctx context.Context, c echo.Context, body []byte, ki
 	return &Error{Kind: kind, Code: code, Message: detail + "; the body was kept in the quarantine topic"}
 }
 
-// publish writes recs (an event and its index update) before ctx's deadline
-// and turns failure into a 503; metrics count under the first record's topic.
+// publish writes recs (an event and its index update, or a quarantined
+// body) before ctx's deadline and turns failure into a 503. Every
+// acknowledged record counts under its topic; a failure under the first
+// record's.
 func (s *Server) publish(ctx context.Context, recs ...topics.Record) error {
 	start := time.Now()
 	err := s.pub.Publish(ctx, recs...)
-	s.metrics.publishSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
-		s.metrics.publishErrors.WithLabelValues(recs[0].Topic).Inc()
-		msg := "Kafka could not take the record (see the cause in the log); nothing was accepted, retry later"
-		if errors.Is(err, context.DeadlineExceeded) {
-			msg = "Kafka did not acknowledge the record in time; nothing was accepted, retry later"
+	if err == nil {
+		s.metrics.publishOK.Observe(time.Since(start).Seconds())
+		for _, r := range recs {
+			s.metrics.published.WithLabelValues(r.Topic).Inc()
 		}
-		return &Error{Kind: KindUnavailable, Code: "kafka_unavailable", Message: msg, Err: err}
+		return nil
 	}
-	return nil
+	s.metrics.publishFailed.Observe(time.Since(start).Seconds())
+	s.metrics.publishErrors.WithLabelValues(recs[0].Topic).Inc()
+	msg := "Kafka could not take the record (see the cause in the log); nothing was accepted, retry later"
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg = "Kafka did not acknowledge the record in time; nothing was accepted, retry later"
+	}
+	return &Error{Kind: KindUnavailable, Code: "kafka_unavailable", Message: msg, Err: err}
 }
 
 // recordsSize is about the bytes recs take in a produce request, as the
