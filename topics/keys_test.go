@@ -611,6 +611,7 @@ func TestEventRecordKeyHeaders(t *testing.T) {
 				{HeaderCompanyIDs, []byte("c-1,c-2")},
 				{HeaderCompanyIDSource, []byte("payload")},
 				{HeaderContentType, []byte(CloudEventsContentType)},
+				{HeaderEventTime, []byte("1718035200123")},
 			},
 		},
 		{
@@ -621,6 +622,19 @@ func TestEventRecordKeyHeaders(t *testing.T) {
 				{HeaderResource, []byte("subscription")},
 				{HeaderAction, []byte("removed")},
 				{HeaderEventID, []byte("ev-1")},
+				{HeaderCompanyIDSource, []byte("none")},
+				{HeaderContentType, []byte(CloudEventsContentType)},
+				{HeaderEventTime, []byte("1718035200123")},
+			},
+		},
+		{
+			name:    "no timestamp, no event-time",
+			give:    `{"uuid":"ev-2","resource":{"type":"SUBSCRIPTION","uuid":"s-1"},"resourceAction":"REMOVED"}`,
+			wantKey: "s-1",
+			wantHeaders: []Header{
+				{HeaderResource, []byte("subscription")},
+				{HeaderAction, []byte("removed")},
+				{HeaderEventID, []byte("ev-2")},
 				{HeaderCompanyIDSource, []byte("none")},
 				{HeaderContentType, []byte(CloudEventsContentType)},
 			},

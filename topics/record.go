@@ -3,6 +3,7 @@ package topics
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -17,6 +18,7 @@ const (
 	HeaderCompanyIDs      = "company-ids"       // every company the payload names, comma-separated
 	HeaderCompanyIDSource = "company-id-source" // payload, url, index or none
 	HeaderContentType     = "content-type"      // application/cloudevents+json
+	HeaderEventTime       = "event-time"        // the marketplace's timestamp, epoch milliseconds
 	HeaderError           = "error"             // quarantine: a short error code
 	HeaderErrorDetail     = "error-detail"      // quarantine: a sentence for humans
 )
@@ -55,7 +57,7 @@ func HeaderValue(headers []Header, key string) (string, bool) {
 // EventRecord builds the record of a routed event; value is its encoded
 // CloudEvent.
 func EventRecord(n Naming, r *Resource, a Action, env *Envelope, k Key, value []byte) Record {
-	hs := make([]Header, 0, 7)
+	hs := make([]Header, 0, 8)
 	hs = append(hs,
 		Header{HeaderResource, []byte(r.Name)},
 		Header{HeaderAction, []byte(a)},
@@ -71,6 +73,10 @@ func EventRecord(n Naming, r *Resource, a Action, env *Envelope, k Key, value []
 		Header{HeaderCompanyIDSource, []byte(k.Source)},
 		Header{HeaderContentType, []byte(CloudEventsContentType)},
 	)
+	if !env.Timestamp.IsZero() {
+		// Consumers order by event time without decoding the value.
+		hs = append(hs, Header{HeaderEventTime, strconv.AppendInt(nil, env.Timestamp.UnixMilli(), 10)})
+	}
 	return Record{Topic: n.Topic(r.Name), Key: []byte(k.Value), Value: value, Headers: hs}
 }
 

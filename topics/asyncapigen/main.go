@@ -336,6 +336,8 @@ func eventHeadersSchema() obj {
 			{topics.HeaderCompanyIDSource, obj{{"type", "string"}, {"enum", append(withCompany, topics.SourceNone)},
 				{"description", "Where company-id came from: payload (a catalog rule), url (/companies/{id}/ in resource.url), index (the company index) or none."}}},
 			{topics.HeaderContentType, obj{{"const", topics.CloudEventsContentType}}},
+			{topics.HeaderEventTime, obj{{"type", "string"}, {"pattern", "^-?[0-9]+$"},
+				{"description", "The marketplace's timestamp (when the event happened), epoch milliseconds as sent; absent when the webhook had none. The record's own timestamp is when the bridge wrote it."}}},
 		}},
 		{"if", obj{{"properties", obj{{topics.HeaderCompanyIDSource, obj{{"enum", withCompany}}}}}}},
 		{"then", obj{{"required", []any{topics.HeaderCompanyID, topics.HeaderCompanyIDs}}}},
