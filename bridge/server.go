@@ -69,14 +69,14 @@ type Options struct {
 
 // Server is the bridge's HTTP handler.
 type Server struct {
-	e        *echo.Echo
-	pub      Publisher
-	opts     Options
-	log      zerolog.Logger
-	draining atomic.Bool
-	metrics  *Metrics
-	inFlight atomic.Int64
-	dedup    *dedup // nil when off
+	e            *echo.Echo
+	pub          Publisher
+	opts         Options
+	log          zerolog.Logger
+	shuttingDown atomic.Bool
+	metrics      *Metrics
+	inFlight     atomic.Int64
+	dedup        *dedup // nil when off
 }
 
 // NewServer builds the HTTP handler. pub receives every record to write.
@@ -120,7 +120,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHT
 
 // readiness is nil when the server should receive traffic, else why not.
 func (s *Server) readiness() error {
-	if s.draining.Load() {
+	if s.shuttingDown.Load() {
 		return errShuttingDown
 	}
 	if s.opts.Ready != nil {
@@ -131,6 +131,6 @@ func (s *Server) readiness() error {
 
 var errShuttingDown = errors.New("shutting down")
 
-// Drain marks the server as shutting down: /readyz answers 503 from now on so
-// load balancers stop sending, while requests keep being served.
-func (s *Server) Drain() { s.draining.Store(true) }
+// BeginShutdown marks the server as shutting down: /readyz answers 503 from
+// now on so load balancers stop sending, while requests keep being served.
+func (s *Server) BeginShutdown() { s.shuttingDown.Store(true) }
