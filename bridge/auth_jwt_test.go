@@ -275,7 +275,7 @@ func TestAuthBearerClaimChecks(t *testing.T) {
 			if tt.want == http.StatusAccepted {
 				return
 			}
-			logs := b.logs.String()
+			logs := b.log.String()
 			for _, s := range []string{tt.tok, tt.tok[strings.LastIndexByte(tt.tok, '.')+1:], keyOld, keyNew} {
 				if strings.Contains(logs, s) {
 					t.Errorf("the log holds the token or a key:\n%s", logs)

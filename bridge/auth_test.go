@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,7 +19,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
-	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // Known secrets of the auth tests. None of them may ever appear in a log
@@ -51,64 +49,6 @@ const authSample = `{"uuid":"evt-auth-1","timestamp":1718035200123,"resource":{"
 // authRemote is the remote address every test request comes from.
 const authRemote = "203.0.113.7:4711"
 
-// authRecorder is a recording Publisher that acknowledges everything.
-type authRecorder struct {
-	mu   sync.Mutex
-	recs []topics.Record
-}
-
-func (p *authRecorder) Publish(_ context.Context, recs ...topics.Record) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.recs = append(p.recs, recs...)
-	return nil
-}
-
-// published lists the topic of every record published, in order.
-func (p *authRecorder) published() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := []string{}
-	for _, r := range p.recs {
-		out = append(out, r.Topic)
-	}
-	return out
-}
-
-// authLogs is a zerolog destination safe for concurrent writes.
-type authLogs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *authLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *authLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lines decodes every log line.
-func (l *authLogs) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(l.String()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, sc.Bytes())
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // authClock is AuthConfig.Now that a test moves.
 type authClock struct {
 	mu sync.Mutex
@@ -133,32 +73,29 @@ func (c *authClock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// authBridge is a real bridge.Server with real delivery authentication, a
-// recording publisher and a log buffer. transcript keeps every response
-// (status, headers, body) it gave.
+// authBridge is a testBridge with real delivery authentication. transcript
+// keeps every response (status, headers, body) it gave.
 type authBridge struct {
-	srv        *bridge.Server
-	pub        *authRecorder
-	logs       *authLogs
+	*testBridge
 	transcript bytes.Buffer
 }
 
-func newAuthBridge(t *testing.T, cfg bridge.AuthConfig, logs *authLogs) *authBridge {
+// newAuthBridge builds an authBridge logging to logs, or to a log of its
+// own when logs is nil.
+func newAuthBridge(t *testing.T, cfg bridge.AuthConfig, logs *logBuf) *authBridge {
 	t.Helper()
 	a, err := bridge.NewAuth(cfg)
 	if err != nil {
 		t.Fatalf("NewAuth: %v", err)
 	}
 	if logs == nil {
-		logs = &authLogs{}
+		logs = &logBuf{}
 	}
-	b := &authBridge{pub: &authRecorder{}, logs: logs}
-	opts := bridge.Options{Naming: topics.Naming{Prefix: "appdirect."}}
+	var opts bridge.Options
 	if a != nil {
 		opts.Auth = a
 	}
-	b.srv = bridge.NewServer(b.pub, testOptions(opts), zerolog.New(logs))
-	return b
+	return &authBridge{testBridge: newTestBridgeLogging(opts, logs)}
 }
 
 // tokenConfig is the configuration of token mode with a rotation pair.
@@ -185,13 +122,6 @@ func oauthConfig(clock *authClock, keys ...string) bridge.AuthConfig {
 	return cfg
 }
 
-// authResponse is what the server answered.
-type authResponse struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // authWireRequest builds a request from its wire form, parsed the way the HTTP
 // server parses what a client sends, so header names keep the case given.
 func authWireRequest(t *testing.T, method, path string, headers [][2]string, body string) *http.Request {
@@ -211,29 +141,18 @@ func authWireRequest(t *testing.T, method, path string, headers [][2]string, bod
 }
 
 // do serves req and records the response in the transcript.
-func (b *authBridge) do(t *testing.T, req *http.Request) authResponse {
+func (b *authBridge) do(t *testing.T, req *http.Request) response {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		b.srv.ServeHTTP(rec, req)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s %s: no answer within 10s", req.Method, req.URL.Path)
-	}
-	res := rec.Result()
-	fmt.Fprintf(&b.transcript, "%d\n", res.StatusCode)
-	_ = res.Header.Write(&b.transcript)
-	b.transcript.Write(rec.Body.Bytes())
+	res := b.serve(t, req)
+	fmt.Fprintf(&b.transcript, "%d\n", res.status)
+	_ = res.header.Write(&b.transcript)
+	b.transcript.Write(res.body)
 	b.transcript.WriteString("\n")
-	return authResponse{status: res.StatusCode, header: res.Header, body: rec.Body.Bytes()}
+	return res
 }
 
 // deliver posts body to /webhooks with the given headers.
-func (b *authBridge) deliver(t *testing.T, body string, headers ...[2]string) authResponse {
+func (b *authBridge) deliver(t *testing.T, body string, headers ...[2]string) response {
 	t.Helper()
 	return b.do(t, authWireRequest(t, http.MethodPost, "/webhooks", append([][2]string{{"Content-Type", "application/json"}}, headers...), body))
 }
@@ -251,7 +170,7 @@ func rawBasicAuthz(id, secret string) string {
 }
 
 // tokenRequest posts form to /oauth/token with the given headers.
-func (b *authBridge) tokenRequest(t *testing.T, form string, headers ...[2]string) authResponse {
+func (b *authBridge) tokenRequest(t *testing.T, form string, headers ...[2]string) response {
 	t.Helper()
 	return b.do(t, authWireRequest(t, http.MethodPost, "/oauth/token", append([][2]string{{"Content-Type", "application/x-www-form-urlencoded"}}, headers...), form))
 }
@@ -324,7 +243,7 @@ func TestAuthFailureSeriesStartAtZero(t *testing.T) {
 }
 
 // authErrorCode is the "error" member of a JSON error body.
-func authErrorCode(t *testing.T, r authResponse) string {
+func authErrorCode(t *testing.T, r response) string {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("Content-Type = %q, want application/json", ct)
@@ -962,13 +881,13 @@ func TestAuthFailureIsLoggedOnce(t *testing.T) {
 			}
 			rid := got.header.Get("X-Request-Id")
 			var mine []map[string]any
-			for _, l := range b.logs.lines(t) {
+			for _, l := range b.log.lines(t) {
 				if l["request_id"] == rid {
 					mine = append(mine, l)
 				}
 			}
 			if len(mine) != 1 {
-				t.Fatalf("%d log lines for request %s, want 1:\n%s", len(mine), rid, b.logs.String())
+				t.Fatalf("%d log lines for request %s, want 1:\n%s", len(mine), rid, b.log.String())
 			}
 			l := mine[0]
 			want := map[string]any{"level": "warn", "remote": authRemote, "status": float64(got.status), "path": tt.path}
@@ -979,7 +898,7 @@ func TestAuthFailureIsLoggedOnce(t *testing.T) {
 			if cause, _ := l["cause"].(string); !strings.Contains(cause, tt.reason) {
 				t.Errorf("log line does not say the reason %q: %v", tt.reason, l)
 			}
-			logs := b.logs.String()
+			logs := b.log.String()
 			for _, s := range []string{tt.presented, tokCurrent, clientSecret, userPassword, keyNew, keyOld} {
 				if s != "" && strings.Contains(logs, s) {
 					t.Errorf("the log holds the secret %q:\n%s", s, logs)
@@ -994,7 +913,7 @@ func TestAuthFailureIsLoggedOnce(t *testing.T) {
 // header or response body (an access token only in the response that issues
 // it).
 func TestAuthSecretsNeverLeak(t *testing.T) {
-	logs := &authLogs{}
+	logs := &logBuf{}
 	clock := newAuthClock()
 	cfg := oauthConfig(clock)
 	cfg.Modes = []string{bridge.ModeToken, bridge.ModeOAuth2}
@@ -1018,13 +937,13 @@ func TestAuthSecretsNeverLeak(t *testing.T) {
 		}
 		return v.Encode()
 	}
-	want := func(got authResponse, status int) {
+	want := func(got response, status int) {
 		t.Helper()
 		if got.status != status {
 			t.Errorf("status = %d, want %d; body %s", got.status, status, got.body)
 		}
 	}
-	issue := func(got authResponse) string {
+	issue := func(got response) string {
 		t.Helper()
 		want(got, http.StatusOK)
 		var tr tokenReply

@@ -344,7 +344,7 @@ func checkContract(t *testing.T, name string, env sampleEnvelope, body []byte, r
 	if diff := cmp.Diff(wantAttrs, gotAttrs); diff != "" {
 		t.Errorf("CloudEvent attributes (-want +got):\n%s", diff)
 	}
-	_, hasHeader := rec.Header(topics.HeaderCompanyID)
+	_, hasHeader := topics.HeaderValue(rec.Headers, topics.HeaderCompanyID)
 	if _, hasExt := ce["companyid"]; hasExt != hasHeader {
 		t.Errorf("companyid attribute present = %v, company-id header present = %v; want both or neither", hasExt, hasHeader)
 	}
@@ -376,7 +376,7 @@ func checkRequestLog(t *testing.T, lines []map[string]any, got response, env sam
 		"topic":      rec.Topic,
 		"status":     float64(http.StatusAccepted),
 	}
-	if company, ok := rec.Header(topics.HeaderCompanyID); ok {
+	if company, ok := topics.HeaderValue(rec.Headers, topics.HeaderCompanyID); ok {
 		want["company_id"] = company
 	}
 	gotFields := map[string]any{}

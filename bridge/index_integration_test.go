@@ -27,14 +27,7 @@ type indexedBridge struct {
 // startIndexed starts a replica and waits until its index caught up.
 func startIndexed(t *testing.T, kc kafka.Config, n topics.Naming) *indexedBridge {
 	t.Helper()
-	x, err := kafka.NewIndex(kafka.IndexConfig{Kafka: kc, Topic: n.Index()}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = x.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	x := kafkatest.RunIndex(t, kc, n)
 	w, err := kafka.NewWriter(kafkatest.Writer(kc), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

@@ -82,13 +82,13 @@ type Options struct {
 
 // Server is the bridge's HTTP handler.
 type Server struct {
-	e        *echo.Echo
-	pub      Publisher
-	opts     Options
-	log      zerolog.Logger
-	draining atomic.Bool
-	metrics  *Metrics
-	inFlight atomic.Int64
+	e            *echo.Echo
+	pub          Publisher
+	opts         Options
+	log          zerolog.Logger
+	shuttingDown atomic.Bool
+	metrics      *Metrics
+	inFlight     atomic.Int64
 	// bodyBytes are the bytes of the bodies held now (MaxInFlightBytes).
 	bodyBytes atomic.Int64
 	dedup     *dedup         // nil when off
@@ -139,7 +139,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHT
 
 // readiness is nil when the server should receive traffic, else why not.
 func (s *Server) readiness() error {
-	if s.draining.Load() {
+	if s.shuttingDown.Load() {
 		return errShuttingDown
 	}
 	if s.opts.Ready != nil {
@@ -150,6 +150,6 @@ func (s *Server) readiness() error {
 
 var errShuttingDown = errors.New("shutting down")
 
-// Drain marks the server as shutting down: /readyz answers 503 from now on so
-// load balancers stop sending, while requests keep being served.
-func (s *Server) Drain() { s.draining.Store(true) }
+// BeginShutdown marks the server as shutting down: /readyz answers 503 from
+// now on so load balancers stop sending, while requests keep being served.
+func (s *Server) BeginShutdown() { s.shuttingDown.Store(true) }

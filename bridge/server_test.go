@@ -62,6 +62,15 @@ func (p *pubSpy) records() []topics.Record {
 	return append([]topics.Record(nil), p.recs...)
 }
 
+// published lists the topic of every record given, in order.
+func (p *pubSpy) published() []string {
+	out := []string{}
+	for _, r := range p.records() {
+		out = append(out, r.Topic)
+	}
+	return out
+}
+
 // logBuf is a zerolog destination that tests can read while the server
 // writes.
 type logBuf struct {
@@ -81,13 +90,17 @@ func (b *logBuf) reset() {
 	b.buf.Reset()
 }
 
+func (b *logBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // lines returns every log line written so far, decoded.
 func (b *logBuf) lines(t *testing.T) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var m map[string]any
@@ -112,10 +125,13 @@ const (
 	quarantineTopic = testPrefix + topics.QuarantineName
 )
 
-func newTestBridge(opts bridge.Options) *testBridge {
-	opts = testOptions(opts)
-	tb := &testBridge{pub: &pubSpy{}, log: &logBuf{}}
-	tb.srv = bridge.NewServer(tb.pub, opts, zerolog.New(tb.log))
+func newTestBridge(opts bridge.Options) *testBridge { return newTestBridgeLogging(opts, &logBuf{}) }
+
+// newTestBridgeLogging is newTestBridge with a log that other bridges of
+// the test may share.
+func newTestBridgeLogging(opts bridge.Options, log *logBuf) *testBridge {
+	tb := &testBridge{pub: &pubSpy{}, log: log}
+	tb.srv = bridge.NewServer(tb.pub, testOptions(opts), zerolog.New(log))
 	return tb
 }
 
@@ -480,13 +496,13 @@ func TestServerStatuses(t *testing.T) {
 					t.Errorf("quarantine header names (-want +got):\n%s", diff)
 				}
 				quarantineCode := or(tt.quarantineCode, tt.wantCode)
-				if v, _ := q.Header(topics.HeaderError); v != quarantineCode {
+				if v, _ := topics.HeaderValue(q.Headers, topics.HeaderError); v != quarantineCode {
 					t.Errorf("quarantine error header = %q, want %q", v, quarantineCode)
 				}
-				if v, _ := q.Header(topics.HeaderErrorDetail); v == "" {
+				if v, _ := topics.HeaderValue(q.Headers, topics.HeaderErrorDetail); v == "" {
 					t.Error("quarantine error-detail header is empty")
 				}
-				if v, _ := q.Header(topics.HeaderEventID); v != tt.wantEventID {
+				if v, _ := topics.HeaderValue(q.Headers, topics.HeaderEventID); v != tt.wantEventID {
 					t.Errorf("quarantine event-id header = %q, want %q", v, tt.wantEventID)
 				}
 			}
@@ -528,10 +544,10 @@ func checkAccepted(t *testing.T, rec topics.Record, body []byte, wantKey, wantAc
 	if string(rec.Key) != wantKey {
 		t.Errorf("key = %q, want %q", rec.Key, wantKey)
 	}
-	if v, _ := rec.Header(topics.HeaderAction); v != wantAction {
+	if v, _ := topics.HeaderValue(rec.Headers, topics.HeaderAction); v != wantAction {
 		t.Errorf("action header = %q, want %q", v, wantAction)
 	}
-	if v, _ := rec.Header(topics.HeaderContentType); v != topics.CloudEventsContentType {
+	if v, _ := topics.HeaderValue(rec.Headers, topics.HeaderContentType); v != topics.CloudEventsContentType {
 		t.Errorf("content-type header = %q, want %q", v, topics.CloudEventsContentType)
 	}
 	if !json.Valid(rec.Value) {
@@ -647,12 +663,12 @@ func TestHealthAndReadiness(t *testing.T) {
 		name       string
 		path       string
 		ready      func() error
-		drain      bool
+		shutdown   bool
 		wantStatus int
 		wantBody   map[string]string
 	}{
 		{name: "healthz", path: "/healthz", wantStatus: 200, wantBody: map[string]string{"status": "ok"}},
-		{name: "healthz while draining", path: "/healthz", drain: true, wantStatus: 200, wantBody: map[string]string{"status": "ok"}},
+		{name: "healthz while shutting down", path: "/healthz", shutdown: true, wantStatus: 200, wantBody: map[string]string{"status": "ok"}},
 		{name: "healthz while Kafka is down", path: "/healthz", ready: func() error { return errors.New("no broker") }, wantStatus: 200, wantBody: map[string]string{"status": "ok"}},
 		{name: "readyz without a check", path: "/readyz", wantStatus: 200, wantBody: map[string]string{"status": "ready"}},
 		{name: "readyz when ready", path: "/readyz", ready: func() error { return nil }, wantStatus: 200, wantBody: map[string]string{"status": "ready"}},
@@ -661,13 +677,13 @@ func TestHealthAndReadiness(t *testing.T) {
 			ready:      func() error { return errors.New("topic appdirect.user does not exist") },
 			wantStatus: 503, wantBody: map[string]string{"status": "not ready", "reason": "topic appdirect.user does not exist"},
 		},
-		{name: "readyz after Drain", path: "/readyz", ready: func() error { return nil }, drain: true, wantStatus: 503, wantBody: map[string]string{"status": "not ready", "reason": "shutting down"}},
+		{name: "readyz after BeginShutdown", path: "/readyz", ready: func() error { return nil }, shutdown: true, wantStatus: 503, wantBody: map[string]string{"status": "not ready", "reason": "shutting down"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tb := newTestBridge(bridge.Options{Ready: tt.ready})
-			if tt.drain {
-				tb.srv.Drain()
+			if tt.shutdown {
+				tb.srv.BeginShutdown()
 			}
 			got := tb.serve(t, httptest.NewRequest(http.MethodGet, tt.path, nil))
 			if got.status != tt.wantStatus {
@@ -679,9 +695,9 @@ func TestHealthAndReadiness(t *testing.T) {
 		})
 	}
 
-	t.Run("draining still serves webhooks", func(t *testing.T) {
+	t.Run("shutting down still serves webhooks", func(t *testing.T) {
 		tb := newTestBridge(bridge.Options{})
-		tb.srv.Drain()
+		tb.srv.BeginShutdown()
 		if got := tb.post(t, []byte(goodSubscription)); got.status != http.StatusAccepted {
 			t.Errorf("status = %d, want 202", got.status)
 		}

@@ -40,9 +40,6 @@ type Record struct {
 	Headers []Header
 }
 
-// Header returns the value of the first header named key.
-func (r *Record) Header(key string) (string, bool) { return HeaderValue(r.Headers, key) }
-
 // HeaderValue returns the value of the first header named key, so that
 // consumers can filter on headers without decoding values.
 func HeaderValue(headers []Header, key string) (string, bool) {

@@ -52,11 +52,11 @@ func (e eventIDs) id(seq uint64) string {
 }
 
 // seq returns the sequence number of an id of this phase.
-func (e eventIDs) seq(id []byte) (uint64, bool) {
-	if len(id) != idLen || !bytes.HasPrefix(id, []byte(e.prefix)) {
+func (e eventIDs) seq(id string) (uint64, bool) {
+	if len(id) != idLen || !strings.HasPrefix(id, e.prefix) {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(string(id[len(e.prefix):]), 16, 64)
+	n, err := strconv.ParseUint(id[len(e.prefix):], 16, 64)
 	return n, err == nil
 }
 

@@ -440,7 +440,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.mode == "baseline" || c.mode == "both" {
 		w, err := kafka.NewWriter(kafka.WriterConfig{
 			Kafka: kc, BatchSize: c.batchSize, MaxRecordBytes: maxRecordBytes,
-			WriteTimeout: c.publishTO, MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond,
+			WriteTimeout: c.publishTO, MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond, Topics: naming.All(),
 		}, zerolog.New(stderr).Level(zerolog.WarnLevel))
 		if err != nil {
 			return err

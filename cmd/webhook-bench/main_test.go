@@ -145,11 +145,11 @@ func TestEventIDs(t *testing.T) {
 		if len(id) != idLen || !uuidRE.MatchString(id) {
 			t.Errorf("id %q is not a UUID", id)
 		}
-		if got, ok := ids.seq([]byte(id)); !ok || got != seq {
+		if got, ok := ids.seq(id); !ok || got != seq {
 			t.Errorf("seq(%q) = %d, %v, want %d", id, got, ok, seq)
 		}
 	}
-	if _, ok := newEventIDs("0a1b2c3d", 8).seq([]byte(ids.id(5))); ok {
+	if _, ok := newEventIDs("0a1b2c3d", 8).seq(ids.id(5)); ok {
 		t.Error("an id of another phase was taken as this phase's")
 	}
 }

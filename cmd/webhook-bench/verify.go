@@ -8,9 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
+	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // offsets are the end offsets of every partition of some topics.
@@ -18,11 +19,11 @@ type offsets map[string]map[int]int64
 
 // endOffsets asks the broker for the end offset of every partition of
 // names (partitions gives how many each has).
-func endOffsets(ctx context.Context, c *kafka.Client, partitions map[string]int) (offsets, error) {
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+func endOffsets(ctx context.Context, c *kafkago.Client, partitions map[string]int) (offsets, error) {
+	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
 	for t, n := range partitions {
 		for p := range n {
-			req.Topics[t] = append(req.Topics[t], kafka.LastOffsetOf(p))
+			req.Topics[t] = append(req.Topics[t], kafkago.LastOffsetOf(p))
 		}
 	}
 	resp, err := c.ListOffsets(ctx, req)
@@ -160,7 +161,7 @@ func verify(ctx context.Context, brokers []string, from, to offsets, ids eventID
 			var want topics.Record
 			wantID := make([]byte, idLen)
 			for sp := range work {
-				r := kafka.NewReader(kafka.ReaderConfig{
+				r := kafkago.NewReader(kafkago.ReaderConfig{
 					Brokers: brokers, Topic: sp.topic, Partition: sp.partition,
 					MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
 				})
@@ -190,7 +191,7 @@ func verify(ctx context.Context, brokers []string, from, to offsets, ids eventID
 						case !values[string(m.Value)]:
 							st.mismatched++
 							problem("%s/%d@%d: company-index record %s=%q is not what the events imply", m.Topic, m.Partition, m.Offset, key, m.Value)
-						case m.Partition != (kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: m.Key}, idx.parts...):
+						case m.Partition != (kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: m.Key}, idx.parts...):
 							st.mismatched++
 							problem("%s/%d@%d: company-index record %s is not in murmur2's partition", m.Topic, m.Partition, m.Offset, key)
 						case len(m.Value) == 0:
@@ -203,7 +204,7 @@ func verify(ctx context.Context, brokers []string, from, to offsets, ids eventID
 						}
 						continue
 					}
-					id := header(m.Headers, topics.HeaderEventID)
+					id, _ := topics.HeaderValue(kafka.Headers(m.Headers), topics.HeaderEventID)
 					seq, ours := ids.seq(id)
 					if !ours {
 						st.foreign++
@@ -326,14 +327,14 @@ func checkIndex(idx *indexCheck, res *verifyResult, n uint64, vs []variant, out 
 }
 
 // differs says how m is not the record want (of variant v), "" when it is.
-func differs(m kafka.Message, want topics.Record, v *variant) string {
+func differs(m kafkago.Message, want topics.Record, v *variant) string {
 	switch {
 	case m.Topic != want.Topic:
 		return fmt.Sprintf("topic %s, want %s", m.Topic, want.Topic)
 	case !bytes.Equal(m.Key, want.Key):
 		return fmt.Sprintf("key %q, want %q", m.Key, want.Key)
-	case len(v.parts) > 0 && m.Partition != (kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: want.Key}, v.parts...):
-		return fmt.Sprintf("partition %d, want murmur2's %d", m.Partition, (kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: want.Key}, v.parts...))
+	case len(v.parts) > 0 && m.Partition != (kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: want.Key}, v.parts...):
+		return fmt.Sprintf("partition %d, want murmur2's %d", m.Partition, (kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: want.Key}, v.parts...))
 	case len(m.Headers) != len(want.Headers):
 		return fmt.Sprintf("%d headers, want %d", len(m.Headers), len(want.Headers))
 	case !bytes.Equal(m.Value, want.Value):
@@ -345,13 +346,4 @@ func differs(m kafka.Message, want topics.Record, v *variant) string {
 		}
 	}
 	return ""
-}
-
-func header(hs []kafka.Header, key string) []byte {
-	for _, h := range hs {
-		if h.Key == key {
-			return h.Value
-		}
-	}
-	return nil
 }

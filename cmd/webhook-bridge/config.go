@@ -151,6 +151,7 @@ func (c Config) writer(kc kafka.Config) kafka.WriterConfig {
 	return kafka.WriterConfig{
 		Kafka: kc, BatchSize: c.BatchSize, MaxRecordBytes: c.maxRecordBytes(),
 		WriteTimeout: c.KafkaWriteTimeout, MetadataTimeout: c.KafkaMetadataTimeout, StallCheck: c.KafkaStallCheck,
+		Topics: c.naming().All(),
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -20,9 +21,10 @@ import (
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
-// updateDocs rewrites the generated sections of docs/operations.md instead
-// of comparing them: go generate ./cmd/webhook-bridge runs it.
-var updateDocs = flag.Bool("update", false, "rewrite the generated sections of ../../docs/operations.md from Config")
+// updateDocs rewrites the generated sections of docs/operations.md and
+// docs/consumers.md instead of comparing them: go generate ./cmd/webhook-bridge
+// and go generate ./topics run it.
+var updateDocs = flag.Bool("update", false, "rewrite the generated sections of ../../docs/*.md from Config and the catalog")
 
 // root is the repository root, seen from this package's directory.
 const root = "../.."
@@ -92,18 +94,95 @@ func configTable(t *testing.T) string {
 	return markdownTable(rows)
 }
 
-// TestDocsTopicPrefix checks that the topics the consumer contract lists
-// carry the default BRIDGE_TOPIC_PREFIX (the generator in package topics
-// cannot read Config).
-func TestDocsTopicPrefix(t *testing.T) {
+// TestDocsResourceTable keeps the resource tables of docs/consumers.md equal
+// to what the catalog routes: the topic (with the default
+// BRIDGE_TOPIC_PREFIX), actions and company-id rules of every resource, and
+// the CloudEvents type of every resource and action as Normalize writes it.
+func TestDocsResourceTable(t *testing.T) {
+	syncGenerated(t, filepath.Join(root, "docs", "consumers.md"), map[string]string{
+		"resources":         resourceTable(),
+		"cloudevents-types": cloudEventsTypeTable(t),
+	})
+}
+
+// docsNaming is the naming the documentation shows: Config's default
+// BRIDGE_TOPIC_PREFIX.
+func docsNaming() topics.Naming {
 	f, _ := reflect.TypeFor[Config]().FieldByName("TopicPrefix")
-	prefix := f.Tag.Get("default")
-	doc := generatedSection(t, filepath.Join(root, "docs", "consumers.md"), "resources")
+	return Config{TopicPrefix: f.Tag.Get("default")}.naming()
+}
+
+// resourceTable renders topics.Catalog, one row per resource.
+func resourceTable() string {
+	rows := [][]string{{"`resource.type` (aliases)", "topic", "actions", "company id taken from (first found wins)"}}
 	for _, r := range topics.Catalog {
-		if want := "`" + prefix + r.Name + "`"; !strings.Contains(doc, want) {
-			t.Errorf("docs/consumers.md resource table lacks %s (default BRIDGE_TOPIC_PREFIX %q)", want, prefix)
+		typ := "`" + r.Type + "`"
+		if len(r.Aliases) > 0 {
+			typ += " (" + codeList(r.Aliases, ", ") + ")"
+		}
+		actions := make([]string, len(r.Actions))
+		for i, a := range r.Actions {
+			actions[i] = string(a)
+		}
+		company := "—"
+		if len(r.CompanyPaths) > 0 {
+			paths := make([]string, len(r.CompanyPaths))
+			for i, p := range r.CompanyPaths {
+				paths[i] = "`" + p + "`"
+				if strings.Contains(p, "[]") {
+					paths[i] += " (the first; all in `company-ids`)"
+				}
+			}
+			company = strings.Join(paths, ", then ")
+		}
+		rows = append(rows, []string{typ, "`" + docsNaming().Topic(r.Name) + "`", strings.Join(actions, " "), company})
+	}
+	return markdownTable(rows)
+}
+
+// wireActions are the resourceAction spellings the marketplace sends;
+// ParseAction says which Action each one is.
+var wireActions = []string{"ADDED", "CHANGED", "REMOVED", "DELETED"}
+
+// cloudEventsTypeTable renders the CloudEvents type of every resource and
+// action, read from the record Normalize builds for a minimal webhook.
+func cloudEventsTypeTable(t *testing.T) string {
+	t.Helper()
+	rows := [][]string{{"CloudEvents `type`", "topic", "`resource.type`", "`resourceAction`"}}
+	for _, r := range topics.Catalog {
+		for _, a := range r.Actions {
+			var wire []string
+			for _, w := range wireActions {
+				if got, ok := topics.ParseAction(w); ok && got == a {
+					wire = append(wire, w)
+				}
+			}
+			if len(wire) == 0 {
+				t.Fatalf("%s: no resourceAction spelling parses as %q", r.Type, a)
+			}
+			body := fmt.Sprintf(`{"uuid":"e1","timestamp":0,"resource":{"type":%q,"uuid":"r1"},"resourceAction":%q}`, r.Type, wire[0])
+			ev, err := topics.Normalize([]byte(body), docsNaming(), nil)
+			if err != nil {
+				t.Fatalf("Normalize %s %s: %v", r.Type, wire[0], err)
+			}
+			var ce struct {
+				Type string `json:"type"`
+			}
+			if err := json.Unmarshal(ev.Record.Value, &ce); err != nil {
+				t.Fatalf("%s %s: record value: %v", r.Type, wire[0], err)
+			}
+			rows = append(rows, []string{"`" + ce.Type + "`", "`" + ev.Record.Topic + "`", "`" + r.Type + "`", codeList(wire, " or ")})
 		}
 	}
+	return markdownTable(rows)
+}
+
+func codeList(ss []string, sep string) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = "`" + s + "`"
+	}
+	return strings.Join(out, sep)
 }
 
 // TestREADMEIsAnEntryPoint keeps README.md short, naming the test command CI
@@ -320,19 +399,6 @@ func sectionBounds(doc, name string) (i, j int, err error) {
 	return i, j, nil
 }
 
-func generatedSection(t *testing.T, path, name string) string {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i, j, err := sectionBounds(string(raw), name)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return string(raw[i:j])
-}
-
 // syncGenerated compares each generated section of path with want[name];
 // with -update it rewrites the sections instead.
 func syncGenerated(t *testing.T, path string, want map[string]string) {
@@ -352,7 +418,7 @@ func syncGenerated(t *testing.T, path string, want map[string]string) {
 			continue
 		}
 		if diff := cmp.Diff(strings.Split(body, "\n"), strings.Split(doc[i:j], "\n")); diff != "" {
-			t.Errorf("%s: generated section %q is out of date; run go generate ./cmd/webhook-bridge (-want +got):\n%s", path, name, diff)
+			t.Errorf("%s: generated section %q is out of date; run go generate ./topics ./cmd/webhook-bridge (-want +got):\n%s", path, name, diff)
 		}
 	}
 	if *updateDocs && doc != string(raw) {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/rs/zerolog"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
 	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
@@ -186,14 +185,7 @@ quote,,co-4
 		t.Fatalf("import --overwrite: %v\n%s", err, out.String())
 	}
 
-	x, err := kafka.NewIndex(kafka.IndexConfig{Kafka: kc, Topic: n.Index()}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ictx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = x.Run(ictx) }()
-	defer func() { cancel(); <-done }()
+	x := kafkatest.RunIndex(t, kc, n)
 	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer wcancel()
 	if err := x.WaitCaughtUp(wctx); err != nil {

@@ -75,7 +75,7 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 	if fs.NArg() > 0 {
 		return fmt.Errorf("replay takes no arguments, got %q", fs.Args())
 	}
-	opts := kafka.DrainOptions{Group: o.group, DryRun: o.dryRun}
+	opts := kafka.ConsumeOptions{Group: o.group, DryRun: o.dryRun}
 	starts := 0
 	if o.fromBeginning {
 		starts++
@@ -118,10 +118,10 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 
 	enc := json.NewEncoder(stdout)
 	sum := replayLine{Status: "done", Errors: map[string]int{}, DryRun: o.dryRun, Group: o.group}
-	err = kafka.Drain(ctx, opts, func(ctx context.Context, m kafka.Consumed) error {
+	err = kafka.ConsumeToEnd(ctx, opts, func(ctx context.Context, m kafka.Consumed) error {
 		sum.Read++
 		line := replayLine{Partition: &m.Partition, Offset: &m.Offset}
-		line.Quarantine, _ = m.Header(topics.HeaderError)
+		line.Quarantine, _ = topics.HeaderValue(m.Headers, topics.HeaderError)
 		ev, err := topics.Normalize(m.Value, n, index)
 		line.EventID = ev.Envelope.ID
 		if err != nil {

@@ -107,7 +107,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 	case <-ctx.Done():
 	}
 	deadline := time.Now().Add(cfg.ShutdownTimeout)
-	srv.Drain()
+	srv.BeginShutdown()
 	log.Info().Dur("grace", cfg.ShutdownGrace).Msg("shutting down: readiness is 503, still serving during the grace period")
 	select {
 	case <-time.After(cfg.ShutdownGrace):

@@ -50,7 +50,7 @@ event_id="$(grep -m1 -o '"uuid": "[^"]*"' <<<"$sample" | cut -d'"' -f4)"
   while :; do
     i=$((i + 1))
     body="${sample/$event_id/soak-$i-$RANDOM}" # a new event each time
-    curl -s -o /dev/null -w '%{http_code}\n' -m 15 -H "X-AppDirect-Webhook-Token: $token" \
+    curl -s -o /dev/null -w '%{http_code}\n' -m 30 -H "X-AppDirect-Webhook-Token: $token" \
       -H 'Content-Type: application/json' --data-binary "$body" "http://127.0.0.1:$http_port/webhooks" >>"$work/status.log" &
     sleep 0.05
   done

@@ -485,16 +485,10 @@ type golden struct {
 	} `json:"headers"`
 	Value     json.RawMessage `json:"value"`
 	valueNode *yaml.Node
+	headers   []topics.Header // Headers as the record carries them
 }
 
-func (g golden) header(k string) (string, bool) {
-	for _, h := range g.Headers {
-		if h.Key == k {
-			return h.Value, true
-		}
-	}
-	return "", false
-}
+func (g golden) header(k string) (string, bool) { return topics.HeaderValue(g.headers, k) }
 
 func (g golden) headerObj() obj {
 	var o obj
@@ -539,6 +533,9 @@ func readGolden(dir string) (map[string][]golden, error) {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		g.valueNode = blockStyle(n.Content[0])
+		for _, h := range g.Headers {
+			g.headers = append(g.headers, topics.Header{Key: h.Key, Value: []byte(h.Value)})
+		}
 		name, _ := g.header(topics.HeaderResource)
 		out[name] = append(out[name], g)
 	}

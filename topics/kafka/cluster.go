@@ -44,15 +44,16 @@ func newCluster(cfg Config, timeout time.Duration) *cluster {
 }
 
 // partitions returns the leader of each partition of topic, from the cache
-// or, for a topic not seen yet, from a refresh.
-func (c *cluster) partitions(ctx context.Context, topic string) ([]kafkago.Broker, error) {
+// or, for a topic not seen yet, from a refresh that also asks for also (the
+// topics the caller will use, so that one refresh learns them all).
+func (c *cluster) partitions(ctx context.Context, topic string, also ...string) ([]kafkago.Broker, error) {
 	c.mu.Lock()
 	ps, ok := c.leaders[topic]
 	c.mu.Unlock()
 	if ok {
 		return ps, nil
 	}
-	if err := c.refresh(ctx, topic); err != nil {
+	if err := c.refresh(ctx, append([]string{topic}, also...)...); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -206,6 +207,7 @@ func (c *cluster) askOne(ctx context.Context, addr string, names []string) (*kaf
 		return nil, err
 	}
 	defer t.CloseIdleConnections()
+	t.MetadataTopics = names // not the whole cluster's topics
 	cl := &kafkago.Client{Addr: kafkago.TCP(addr), Timeout: c.timeout, Transport: t}
 	res, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: names})
 	if err != nil {

@@ -1,8 +1,8 @@
 // Package kafka is webhook-bridge's Kafka plumbing, built on kafka-go: the
 // writer that publishes records with acks=all, topic administration and
-// health, the company-index reader, Tail, Drain (reading a topic's
-// range, for replay), the in-process dev broker, and Decode for kafka-go
-// messages. It knows the contract (package topics) and nothing of HTTP.
+// health, the company-index reader, Tail, ConsumeToEnd (reading a topic
+// from a group's committed offsets to its end, for replay), the in-process
+// dev broker, and Decode for kafka-go messages. It knows the contract (package topics) and nothing of HTTP.
 package kafka
 
 import (
@@ -105,14 +105,21 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-// transport builds the kafka-go transport shared by writers and admin
-// clients.
-func (c Config) transport() (*kafkago.Transport, error) {
+// security validates c and returns what transports and dialers both need:
+// the SASL mechanism and the TLS configuration (nil when off).
+func (c Config) security() (sasl.Mechanism, *tls.Config, error) {
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mech, _ := c.mechanism()
 	tc, err := c.tlsConfig()
+	return mech, tc, err
+}
+
+// transport builds the kafka-go transport shared by writers and admin
+// clients.
+func (c Config) transport() (*kafkago.Transport, error) {
+	mech, tc, err := c.security()
 	if err != nil {
 		return nil, err
 	}
@@ -128,11 +135,7 @@ func (c Config) transport() (*kafkago.Transport, error) {
 
 // dialer builds the kafka-go dialer used by readers.
 func (c Config) dialer() (*kafkago.Dialer, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	mech, _ := c.mechanism()
-	tc, err := c.tlsConfig()
+	mech, tc, err := c.security()
 	if err != nil {
 		return nil, err
 	}
@@ -145,13 +148,15 @@ func (c Config) dialer() (*kafkago.Dialer, error) {
 	}, nil
 }
 
-// client builds an admin client. Its transport keeps connections and a
-// metadata goroutine until closeClient.
-func (c Config) client() (*kafkago.Client, error) {
+// client builds a client for requests about topic. Its transport keeps
+// connections and a metadata goroutine until closeClient, and reads the
+// metadata of topic only: a shared cluster may hold thousands of topics.
+func (c Config) client(topic string) (*kafkago.Client, error) {
 	t, err := c.transport()
 	if err != nil {
 		return nil, err
 	}
+	t.MetadataTopics = []string{topic}
 	return &kafkago.Client{Addr: kafkago.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: t}, nil
 }
 

@@ -305,20 +305,6 @@ func publish(t testing.TB, kc kafka.Config, recs ...topics.Record) {
 	}
 }
 
-// runIndex starts an Index on n's index topic, stopped at the end of the test.
-func runIndex(t testing.TB, kc kafka.Config, n topics.Naming, catchUp time.Duration) *kafka.Index {
-	t.Helper()
-	x, err := kafka.NewIndex(kafka.IndexConfig{Kafka: kc, Topic: n.Index(), CatchUpTimeout: catchUp}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = x.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return x
-}
-
 // eventually polls cond until it holds or a deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -343,7 +329,7 @@ func TestIndexReadsTheTopicAndFollowsIt(t *testing.T) {
 		topics.IndexRecord(n, "user", sub2, ""), // removed
 	)
 
-	x := runIndex(t, kc, n, -1)
+	x := kafkatest.RunIndex(t, kc, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := x.WaitCaughtUp(ctx); err != nil {
@@ -378,7 +364,7 @@ func TestIndexOfAnEmptyTopicIsReadyAtOnce(t *testing.T) {
 	kc := kafkatest.Kafka(t)
 	n := kafkatest.Naming(t)
 	kafkatest.CreateTopics(t, kc, n, 2)
-	x := runIndex(t, kc, n, -1)
+	x := kafkatest.RunIndex(t, kc, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := x.WaitCaughtUp(ctx); err != nil {
@@ -491,7 +477,7 @@ func heapInUse() uint64 {
 // entities of 100k companies, with canonical UUIDs (16-byte keys) and with
 // other ids (string keys). Run:
 //
-//	go test ./topics -run '^$' -bench 'BenchmarkIndexMemory' -benchtime 1x
+//	go test ./topics/kafka -run '^$' -bench BenchmarkIndexMemory -benchtime 1x
 func BenchmarkIndexMemory(b *testing.B) {
 	for _, kind := range []struct {
 		name string
@@ -532,7 +518,7 @@ func BenchmarkIndexMemory(b *testing.B) {
 // against the real broker:
 //
 //	eval "$(deploy/local/kafka.sh env)"
-//	go test ./topics -run '^$' -bench 'BenchmarkIndexCatchUp' -benchtime 3x -timeout 30m
+//	go test ./topics/kafka -run '^$' -bench BenchmarkIndexCatchUp -benchtime 3x -timeout 30m
 func BenchmarkIndexCatchUp(b *testing.B) {
 	kc := kafkatest.Kafka(b)
 	n := kafkatest.Naming(b)

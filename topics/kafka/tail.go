@@ -42,13 +42,10 @@ type TailLine struct {
 
 // Matches reports whether a record with these headers passes the filters.
 func (o TailOptions) Matches(headers []kafkago.Header) bool {
+	hs := Headers(headers)
 	get := func(k string) string {
-		for _, h := range headers {
-			if h.Key == k {
-				return string(h.Value)
-			}
-		}
-		return ""
+		v, _ := topics.HeaderValue(hs, k)
+		return v
 	}
 	if o.Resource != "" && get(topics.HeaderResource) != o.Resource {
 		return false

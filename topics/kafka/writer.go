@@ -33,6 +33,9 @@ type WriterConfig struct {
 	// its answer, whether the partition's leader moved; when it did, the
 	// attempt is abandoned and the records go to the new leader.
 	StallCheck time.Duration
+	// Topics, when given, are the topics the writer will write to: the
+	// first metadata request learns them all at once.
+	Topics []string
 }
 
 func (c WriterConfig) validate() error {
@@ -180,7 +183,7 @@ func (w *Writer) prepare(ctx context.Context, r topics.Record) (*pendingRecord, 
 		return nil, lane{}, fmt.Errorf("record of about %d bytes is over the %d-byte limit", size, w.cfg.MaxRecordBytes)
 	}
 	p := &pendingRecord{ctx: ctx, msg: kafkago.Message{Key: r.Key, Value: r.Value, Headers: hs}, size: size, done: make(chan error, 1)}
-	leaders, err := w.cluster.partitions(ctx, r.Topic)
+	leaders, err := w.cluster.partitions(ctx, r.Topic, w.cfg.Topics...)
 	if err != nil {
 		return nil, lane{}, err
 	}

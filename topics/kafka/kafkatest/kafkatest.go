@@ -8,13 +8,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
@@ -91,40 +91,11 @@ func CreateTopics(t testing.TB, kc kafka.Config, n topics.Naming, partitions int
 // offsets from its leader.
 func answering(ctx context.Context, kc kafka.Config, names []string) error {
 	for _, topic := range names {
-		if _, err := offsets(ctx, kc, topic); err != nil {
+		if _, err := kafka.Offsets(ctx, kc, topic); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-type span struct{ partition, first, last int64 }
-
-// offsets returns the first and end offsets of every partition of topic.
-func offsets(ctx context.Context, kc kafka.Config, topic string) ([]span, error) {
-	conn, err := kafkago.DialContext(ctx, "tcp", kc.Brokers[0])
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", kc.Brokers[0], err)
-	}
-	parts, err := conn.ReadPartitions(topic)
-	conn.Close()
-	if err != nil {
-		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
-	}
-	out := make([]span, 0, len(parts))
-	for _, p := range parts {
-		pc, err := kafkago.DialLeader(ctx, "tcp", kc.Brokers[0], topic, p.ID)
-		if err != nil {
-			return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, p.ID, err)
-		}
-		first, last, err := pc.ReadOffsets()
-		pc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p.ID, err)
-		}
-		out = append(out, span{int64(p.ID), first, last})
-	}
-	return out, nil
 }
 
 // ReadAll reads every record of topic, from the start of each partition to
@@ -134,10 +105,10 @@ func ReadAll(t testing.TB, kc kafka.Config, topic string, timeout time.Duration)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var spans []span
+	var spans []kafka.PartitionOffsets
 	for {
 		var err error
-		if spans, err = offsets(ctx, kc, topic); err == nil {
+		if spans, err = kafka.Offsets(ctx, kc, topic); err == nil {
 			break
 		}
 		if ctx.Err() != nil {
@@ -147,18 +118,18 @@ func ReadAll(t testing.TB, kc kafka.Config, topic string, timeout time.Duration)
 	}
 	var out []kafkago.Message
 	for _, sp := range spans {
-		if sp.last == sp.first {
+		if sp.End == sp.First {
 			continue
 		}
-		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: int(sp.partition), MaxWait: 100 * time.Millisecond})
-		if err := r.SetOffset(sp.first); err != nil {
+		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: sp.Partition, MaxWait: 100 * time.Millisecond})
+		if err := r.SetOffset(sp.First); err != nil {
 			t.Fatal(err)
 		}
-		for off := sp.first; off < sp.last; off++ {
+		for off := sp.First; off < sp.End; off++ {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
 				r.Close()
-				t.Fatalf("read %s/%d at %d of %d: %v", topic, sp.partition, off, sp.last, err)
+				t.Fatalf("read %s/%d at %d of %d: %v", topic, sp.Partition, off, sp.End, err)
 			}
 			out = append(out, m)
 		}
@@ -173,14 +144,26 @@ func ReadAll(t testing.TB, kc kafka.Config, topic string, timeout time.Duration)
 	return out
 }
 
-// Header returns the value of the header named key.
+// Header returns the value of the first header of m named key, "" when it
+// has none.
 func Header(m kafkago.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
+	v, _ := topics.HeaderValue(kafka.Headers(m.Headers), key)
+	return v
+}
+
+// RunIndex runs a company index of n's index topic, without a catch-up
+// bound, until the test ends.
+func RunIndex(t testing.TB, kc kafka.Config, n topics.Naming) *kafka.Index {
+	t.Helper()
+	x, err := kafka.NewIndex(kafka.IndexConfig{Kafka: kc, Topic: n.Index()}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ""
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = x.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return x
 }
 
 // Writer is the writer configuration tests use: production's values, spelled

@@ -14,7 +14,7 @@ import (
 	"github.com/webhook-bridge/webhook-bridge/topics/kafka/kafkatest"
 )
 
-func TestDrainCommitsWhatWasHandled(t *testing.T) {
+func TestConsumeToEndCommitsWhatWasHandled(t *testing.T) {
 	kc := kafkatest.Kafka(t)
 	n := kafkatest.Naming(t)
 	kafkatest.CreateTopics(t, kc, n, 1)
@@ -23,12 +23,12 @@ func TestDrainCommitsWhatWasHandled(t *testing.T) {
 		recs = append(recs, topics.Record{Topic: n.Quarantine(), Value: fmt.Appendf(nil, "r%d", i)})
 	}
 	publish(t, kc, recs...)
-	opts := kafka.DrainOptions{Kafka: kc, Topic: n.Quarantine(), Group: n.Prefix + "drain"}
+	opts := kafka.ConsumeOptions{Kafka: kc, Topic: n.Quarantine(), Group: n.Prefix + "consume"}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	drain := func(opts kafka.DrainOptions, failAt string) ([]string, error) {
+	consume := func(opts kafka.ConsumeOptions, failAt string) ([]string, error) {
 		var seen []string
-		err := kafka.Drain(ctx, opts, func(_ context.Context, c kafka.Consumed) error {
+		err := kafka.ConsumeToEnd(ctx, opts, func(_ context.Context, c kafka.Consumed) error {
 			seen = append(seen, fmt.Sprintf("%s@%d", c.Value, c.Offset))
 			if string(c.Value) == failAt {
 				return errors.New("handler failed")
@@ -38,9 +38,9 @@ func TestDrainCommitsWhatWasHandled(t *testing.T) {
 		return seen, err
 	}
 
-	seen, err := drain(opts, "r2")
+	seen, err := consume(opts, "r2")
 	if err == nil || err.Error() != "handler failed" {
-		t.Fatalf("Drain = %v, want the handler's error", err)
+		t.Fatalf("ConsumeToEnd = %v, want the handler's error", err)
 	}
 	if diff := cmp.Diff([]string{"r0@0", "r1@1", "r2@2"}, seen); diff != "" {
 		t.Errorf("first run (-want +got):\n%s", diff)
@@ -49,24 +49,24 @@ func TestDrainCommitsWhatWasHandled(t *testing.T) {
 	dry := opts
 	dry.DryRun = true
 	for range 2 {
-		if seen, err = drain(dry, ""); err != nil || !cmp.Equal([]string{"r2@2", "r3@3"}, seen) {
+		if seen, err = consume(dry, ""); err != nil || !cmp.Equal([]string{"r2@2", "r3@3"}, seen) {
 			t.Errorf("dry run: %v, %v; want r2 and r3", seen, err)
 		}
 	}
 	// The record that failed comes again; what succeeded does not.
-	if seen, err = drain(opts, ""); err != nil || !cmp.Equal([]string{"r2@2", "r3@3"}, seen) {
+	if seen, err = consume(opts, ""); err != nil || !cmp.Equal([]string{"r2@2", "r3@3"}, seen) {
 		t.Errorf("second run: %v, %v; want r2 and r3", seen, err)
 	}
-	if seen, err = drain(opts, ""); err != nil || len(seen) != 0 {
+	if seen, err = consume(opts, ""); err != nil || len(seen) != 0 {
 		t.Errorf("third run: %v, %v; want nothing", seen, err)
 	}
 	// Start positions of a new group.
 	other := opts
 	other.Group, other.StartOffset = n.Prefix+"other", 3
-	if seen, err = drain(other, ""); err != nil || !cmp.Equal([]string{"r3@3"}, seen) {
+	if seen, err = consume(other, ""); err != nil || !cmp.Equal([]string{"r3@3"}, seen) {
 		t.Errorf("new group from offset 3: %v, %v", seen, err)
 	}
-	if _, err := drain(kafka.DrainOptions{Kafka: kc, Topic: n.Quarantine()}, ""); err == nil {
-		t.Error("Drain without a group succeeded")
+	if _, err := consume(kafka.ConsumeOptions{Kafka: kc, Topic: n.Quarantine()}, ""); err == nil {
+		t.Error("ConsumeToEnd without a group succeeded")
 	}
 }

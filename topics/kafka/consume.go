@@ -13,13 +13,14 @@ import (
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
-// DrainOptions says what Drain reads.
-type DrainOptions struct {
+// ConsumeOptions says what ConsumeToEnd reads.
+type ConsumeOptions struct {
 	Kafka Config
 	// Topic is read, every partition of it.
 	Topic string
 	// Group is the consumer group whose committed offsets say where to
-	// resume; Drain commits each record once handle returned nil for it.
+	// resume; ConsumeToEnd commits each record once handle returned nil for
+	// it.
 	Group string
 	// Where a partition starts when the group has committed nothing for it:
 	// the first record at or after StartTime when that is not zero, else
@@ -29,13 +30,13 @@ type DrainOptions struct {
 	// DryRun reads from the same positions without joining the group and
 	// without committing anything.
 	DryRun bool
-	// IdleTimeout ends Drain with an error when no record arrives for this
-	// long while some are still due, e.g. because another member of Group
-	// holds their partitions (default 30 s).
+	// IdleTimeout ends ConsumeToEnd with an error when no record arrives
+	// for this long while some are still due, e.g. because another member of
+	// Group holds their partitions (default 30 s).
 	IdleTimeout time.Duration
 }
 
-// Consumed is one record read by Drain.
+// Consumed is one record read by ConsumeToEnd.
 type Consumed struct {
 	topics.Record
 	Partition int
@@ -43,22 +44,22 @@ type Consumed struct {
 	Time      time.Time
 }
 
-// Drain reads opts.Topic from the group's committed positions (or the start
-// positions, for partitions it never committed) up to the end offsets seen
-// when it is called, calls handle for each record in partition order, and
-// commits a record's offset after handle returned nil for it. It returns nil
-// once every partition reached those end offsets; it stops at the first error
-// of handle, leaving that record uncommitted, so a rerun starts with it.
-// Running Drain twice with one group therefore hands each record to a
-// successful handle once.
-func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, Consumed) error) error {
+// ConsumeToEnd reads opts.Topic from the group's committed positions (or
+// the start positions, for partitions it never committed) up to the end
+// offsets seen when it is called, calls handle for each record in partition
+// order, and commits a record's offset after handle returned nil for it. It
+// returns nil once every partition reached those end offsets; it stops at the
+// first error of handle, leaving that record uncommitted, so a rerun starts
+// with it. Running ConsumeToEnd twice with one group therefore hands each
+// record to a successful handle once.
+func ConsumeToEnd(ctx context.Context, opts ConsumeOptions, handle func(context.Context, Consumed) error) error {
 	if opts.Group == "" && !opts.DryRun {
-		return errors.New("drain: no consumer group")
+		return errors.New("consume to end: no consumer group")
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Second
 	}
-	c, err := opts.Kafka.client()
+	c, err := opts.Kafka.client(opts.Topic)
 	if err != nil {
 		return err
 	}
@@ -67,18 +68,18 @@ func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, 
 	if err != nil {
 		return err
 	}
-	starts, committed, err := drainStarts(ctx, c, opts, spans)
+	starts, committed, err := startOffsets(ctx, c, opts, spans)
 	if err != nil {
 		return err
 	}
 	end := map[int]int64{}
 	var uncommitted []kafkago.OffsetCommit
 	for _, sp := range spans {
-		if starts[sp.partition] < sp.end {
-			end[sp.partition] = sp.end
+		if starts[sp.Partition] < sp.End {
+			end[sp.Partition] = sp.End
 		}
-		if !committed[sp.partition] {
-			uncommitted = append(uncommitted, kafkago.OffsetCommit{Partition: sp.partition, Offset: starts[sp.partition]})
+		if !committed[sp.Partition] {
+			uncommitted = append(uncommitted, kafkago.OffsetCommit{Partition: sp.Partition, Offset: starts[sp.Partition]})
 		}
 	}
 	if len(end) == 0 {
@@ -90,7 +91,7 @@ func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, 
 	}
 	if opts.DryRun {
 		for _, p := range slices.Sorted(maps.Keys(end)) {
-			if err := drainPartition(ctx, opts, dialer, p, starts[p], end[p], handle); err != nil {
+			if err := consumePartition(ctx, opts, dialer, p, starts[p], end[p], handle); err != nil {
 				return err
 			}
 		}
@@ -134,7 +135,7 @@ func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, 
 		}
 		e, due := end[m.Partition]
 		if !due || m.Offset >= e {
-			continue // arrived after Drain started: the next run's
+			continue // arrived after ConsumeToEnd started: the next run's
 		}
 		if err := handle(ctx, consumed(m)); err != nil {
 			return err
@@ -149,13 +150,13 @@ func Drain(ctx context.Context, opts DrainOptions, handle func(context.Context, 
 	return nil
 }
 
-// drainStarts returns where each partition starts and whether the group has
+// startOffsets returns where each partition starts and whether the group has
 // committed a position for it.
-func drainStarts(ctx context.Context, c *kafkago.Client, opts DrainOptions, spans []partitionSpan) (map[int]int64, map[int]bool, error) {
+func startOffsets(ctx context.Context, c *kafkago.Client, opts ConsumeOptions, spans []PartitionOffsets) (map[int]int64, map[int]bool, error) {
 	starts, committed := map[int]int64{}, map[int]bool{}
 	parts := make([]int, len(spans))
 	for i, sp := range spans {
-		parts[i] = sp.partition
+		parts[i] = sp.Partition
 	}
 	if opts.Group != "" {
 		var resp *kafkago.OffsetFetchResponse
@@ -183,24 +184,24 @@ func drainStarts(ctx context.Context, c *kafkago.Client, opts DrainOptions, span
 		}
 	}
 	for _, sp := range spans {
-		start, ok := starts[sp.partition]
+		start, ok := starts[sp.Partition]
 		switch {
 		case ok:
 		case byTime != nil:
 			var found bool
-			if start, found = byTime[sp.partition]; !found || start < 0 {
-				start = sp.end // nothing that recent
+			if start, found = byTime[sp.Partition]; !found || start < 0 {
+				start = sp.End // nothing that recent
 			}
 		default:
 			start = opts.StartOffset
 		}
-		starts[sp.partition] = min(max(start, sp.first), sp.end)
+		starts[sp.Partition] = min(max(start, sp.First), sp.End)
 	}
 	return starts, committed, nil
 }
 
-// drainPartition reads one partition from start to end without a group.
-func drainPartition(ctx context.Context, opts DrainOptions, dialer *kafkago.Dialer, partition int, start, end int64, handle func(context.Context, Consumed) error) error {
+// consumePartition reads one partition from start to end without a group.
+func consumePartition(ctx context.Context, opts ConsumeOptions, dialer *kafkago.Dialer, partition int, start, end int64, handle func(context.Context, Consumed) error) error {
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers: opts.Kafka.Brokers, Topic: opts.Topic, Partition: partition, Dialer: dialer,
 		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond,
@@ -229,11 +230,8 @@ func drainPartition(ctx context.Context, opts DrainOptions, dialer *kafkago.Dial
 }
 
 func consumed(m kafkago.Message) Consumed {
-	c := Consumed{Record: topics.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}, Partition: m.Partition, Offset: m.Offset, Time: m.Time}
-	for _, h := range m.Headers {
-		c.Headers = append(c.Headers, topics.Header{Key: h.Key, Value: h.Value})
-	}
-	return c
+	return Consumed{Record: topics.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: Headers(m.Headers)},
+		Partition: m.Partition, Offset: m.Offset, Time: m.Time}
 }
 
 // retryCoordinator runs f until it succeeds, fails with an error that is not
