@@ -81,22 +81,17 @@ func newMetrics() *Metrics {
 			Help: "Requests being served.",
 		}),
 	}
-	m.overloaded = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "webhook_bridge_overloaded_total",
-		Help: "Webhook requests refused with 503 because BRIDGE_MAX_INFLIGHT were already in flight.",
-	})
-	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "webhook_bridge_duplicates_total",
-		Help: "Redeliveries of an event id this instance already had acknowledged, answered 202 without a second record.",
-	})
-	m.panics = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "webhook_bridge_panics_total",
-		Help: "Requests whose handler panicked (answered 500; the process kept serving).",
-	})
-	m.throttled = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "webhook_bridge_auth_throttled_total",
-		Help: "Requests refused with 429 because their address failed authentication too often.",
-	})
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	m.overloaded = counter("webhook_bridge_overloaded_total",
+		"Webhook requests refused with 503 because BRIDGE_MAX_INFLIGHT were already in flight, or their bodies would exceed BRIDGE_MAX_INFLIGHT_BYTES.")
+	m.duplicates = counter("webhook_bridge_duplicates_total",
+		"Redeliveries of an event id this instance already had acknowledged, answered 202 without a second record.")
+	m.panics = counter("webhook_bridge_panics_total",
+		"Requests whose handler panicked (answered 500; the process kept serving).")
+	m.throttled = counter("webhook_bridge_auth_throttled_total",
+		"Requests refused with 429 because their address failed authentication too often.")
 	m.Registry.MustRegister(m.overloaded, m.duplicates, m.panics, m.throttled)
 	// Known label values start at 0, so dashboards and alerts see a series
 	// before the first event of its kind.
@@ -112,6 +107,16 @@ func newMetrics() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo())
 	return m
+}
+
+// okGauge is 1 while check returns nil, else 0.
+func okGauge(name, help string, check func() error) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+		if check() != nil {
+			return 0
+		}
+		return 1
+	})
 }
 
 // writerCollector exports the Kafka writer's counters, accumulating the

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
@@ -110,25 +109,11 @@ func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
 	s.failLog = log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 100}})
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.httpError
-	s.metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "webhook_bridge_ready",
-		Help: "1 when /readyz answers 200 (not shutting down, company index read at start), else 0.",
-	}, func() float64 {
-		if s.readiness() != nil {
-			return 0
-		}
-		return 1
-	}))
+	s.metrics.Registry.MustRegister(okGauge("webhook_bridge_ready",
+		"1 when /readyz answers 200 (not shutting down, company index read at start), else 0.", s.readiness))
 	if opts.Kafka != nil {
-		s.metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "webhook_bridge_kafka_up",
-			Help: "1 when the latest check found Kafka reachable with every topic present, else 0.",
-		}, func() float64 {
-			if opts.Kafka() != nil {
-				return 0
-			}
-			return 1
-		}))
+		s.metrics.Registry.MustRegister(okGauge("webhook_bridge_kafka_up",
+			"1 when the latest check found Kafka reachable with every topic present, else 0.", opts.Kafka))
 	}
 	s.routes()
 	return s

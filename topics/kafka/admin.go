@@ -140,16 +140,13 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 
 // Describe returns how each named topic that exists is set up.
 func (a *Admin) Describe(ctx context.Context, names []string) (map[string]TopicInfo, error) {
-	md, err := a.c.Metadata(ctx, &kafkago.MetadataRequest{Topics: names})
+	existing, err := a.existing(ctx, names)
 	if err != nil {
-		return nil, fmt.Errorf("read topic metadata: %w", err)
+		return nil, err
 	}
 	out := make(map[string]TopicInfo, len(names))
 	req := &kafkago.DescribeConfigsRequest{}
-	for _, t := range md.Topics {
-		if t.Error != nil || len(t.Partitions) == 0 {
-			continue
-		}
+	for _, t := range existing {
 		out[t.Name] = TopicInfo{Topic: t.Name, Partitions: len(t.Partitions), ReplicationFactor: len(t.Partitions[0].Replicas),
 			MinInSyncReplicas: 1, CleanupPolicy: "delete"} // Kafka's defaults
 		req.Resources = append(req.Resources, kafkago.DescribeConfigRequestResource{
@@ -184,17 +181,24 @@ func (a *Admin) Describe(ctx context.Context, names []string) (map[string]TopicI
 
 // Partitions returns the partition count of each named topic that exists.
 func (a *Admin) Partitions(ctx context.Context, names []string) (map[string]int, error) {
+	existing, err := a.existing(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(existing))
+	for _, t := range existing {
+		out[t.Name] = len(t.Partitions)
+	}
+	return out, nil
+}
+
+// existing returns the metadata of the named topics that exist.
+func (a *Admin) existing(ctx context.Context, names []string) ([]kafkago.Topic, error) {
 	md, err := a.c.Metadata(ctx, &kafkago.MetadataRequest{Topics: names})
 	if err != nil {
 		return nil, fmt.Errorf("read topic metadata: %w", err)
 	}
-	out := make(map[string]int, len(names))
-	for _, t := range md.Topics {
-		if t.Error == nil {
-			out[t.Name] = len(t.Partitions)
-		}
-	}
-	return out, nil
+	return slices.DeleteFunc(md.Topics, func(t kafkago.Topic) bool { return t.Error != nil || len(t.Partitions) == 0 }), nil
 }
 
 // Check returns nil when the brokers answer and every topic in names exists
