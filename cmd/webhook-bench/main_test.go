@@ -368,9 +368,11 @@ func TestVerifyCatchesLossDuplicatesAndWrongRecords(t *testing.T) {
 			tgt.kafkaTarget = *newKafkaTarget(w, 10*time.Second)
 			ids := newEventIDs("c0ffee00", i+1)
 			out := &outcomes{}
-			ps := runLoad(ctx, &tgt, loadSpec{concurrency: 2, duration: 300 * time.Millisecond}, vs, ids, out, loadHooks{}, io.Discard)
+			// Long enough for 50 events on a loaded machine under -race
+			// (the checks need some to lie about, not a speed).
+			ps := runLoad(ctx, &tgt, loadSpec{concurrency: 2, duration: 3 * time.Second}, vs, ids, out, loadHooks{}, io.Discard)
 			if ps.sent < 50 {
-				t.Fatalf("only %d events sent", ps.sent)
+				t.Fatalf("only %d events sent in 3 s", ps.sent)
 			}
 			to, err := endOffsets(ctx, client, parts)
 			if err != nil {
