@@ -110,16 +110,17 @@ def main():
     r = subprocess.run([BIN, "topics", "create"], env=env(), capture_output=True, text=True, timeout=60)
     check(r.returncode == 0 and r.stdout.count(" exists") == 17, "topics create twice is idempotent: %s" % r.stdout)
 
-    port = free_port()
+    port, admin_port = free_port(), free_port()
     base = "http://127.0.0.1:%d" % port
+    admin = "http://127.0.0.1:%d" % admin_port
     log = open("/tmp/webhook-bridge-smoke.log", "w")
-    proc = subprocess.Popen([BIN, "serve"], env=env(BRIDGE_HTTP_ADDR="127.0.0.1:%d" % port), stdout=log, stderr=log)
+    proc = subprocess.Popen([BIN, "serve"], env=env(BRIDGE_HTTP_ADDR="127.0.0.1:%d" % port, BRIDGE_ADMIN_ADDR="127.0.0.1:%d" % admin_port), stdout=log, stderr=log)
     os.environ["SMOKE_PID"] = str(proc.pid)
     try:
         deadline = time.time() + 60
         while True:
             try:
-                with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
+                with urllib.request.urlopen(admin + "/readyz", timeout=2) as resp:
                     if resp.status == 200:
                         break
             except (urllib.error.URLError, ConnectionError):

@@ -199,7 +199,7 @@ func bearerAuthz(tok string) [2]string { return [2]string{"Authorization", "Bear
 func (b *authBridge) authFailures(t *testing.T) map[string]float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	b.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	b.srv.Admin().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d", rec.Code)
 	}
@@ -229,7 +229,7 @@ func (b *authBridge) authFailures(t *testing.T) map[string]float64 {
 func TestAuthFailureSeriesStartAtZero(t *testing.T) {
 	srv := bridge.NewServer(&pubSpy{}, testOptions(bridge.Options{}), zerolog.Nop())
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	srv.Admin().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	for _, series := range []string{
 		`webhook_bridge_auth_failures_total{reason="invalid_token"} 0`,
 		`webhook_bridge_auth_failures_total{reason="expired_token"} 0`,

@@ -8,9 +8,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // reqInfo collects what a request log line reports; handlers fill it in.
@@ -106,7 +109,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			// The error handler writes the response and fills info; c.Error
 			// would hand it the inner context, without info.
-			s.e.HTTPErrorHandler(err, rc)
+			s.httpError(err, rc)
 		}
 		if !scrape {
 			s.metrics.inFlight.Dec()
@@ -134,7 +137,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		case status >= 400:
 			ev = l.Warn()
 		}
-		ev = ev.Str("method", req.Method).Str("path", req.URL.Path).Int("status", status).
+		ev = ev.Str("method", clip(req.Method)).Str("path", clip(req.URL.Path)).Int("status", status).
 			Float64("latency_ms", float64(latency.Microseconds())/1000).Str("remote", req.RemoteAddr)
 		addStr(ev, "event_id", info.eventID)
 		addStr(ev, "resource", info.resource)
@@ -154,8 +157,23 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// addStr adds a field when it has a value, clipped: a log field quotes at
+// most topics.MaxQuotedInput bytes of any input.
 func addStr(ev *zerolog.Event, k, v string) {
 	if v != "" {
-		ev.Str(k, v)
+		ev.Str(k, clip(v))
 	}
+}
+
+// clip cuts s to at most topics.MaxQuotedInput bytes, at a rune boundary,
+// marking the cut.
+func clip(s string) string {
+	if len(s) <= topics.MaxQuotedInput {
+		return s
+	}
+	cut := topics.MaxQuotedInput
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

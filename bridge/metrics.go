@@ -41,6 +41,8 @@ type Metrics struct {
 	duplicates               prometheus.Counter
 	panics                   prometheus.Counter
 	throttled                prometheus.Counter
+	conns, connsMax          prometheus.Gauge
+	connsRefused             prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -92,7 +94,13 @@ func newMetrics() *Metrics {
 		"Requests whose handler panicked (answered 500; the process kept serving).")
 	m.throttled = counter("webhook_bridge_auth_throttled_total",
 		"Requests refused with 429 because their address failed authentication too often.")
-	m.Registry.MustRegister(m.overloaded, m.duplicates, m.panics, m.throttled)
+	m.connsRefused = counter("webhook_bridge_http_connections_refused_total",
+		"Connections to the webhook port reset at once because BRIDGE_HTTP_MAX_CONNS were already open.")
+	m.conns = prometheus.NewGauge(prometheus.GaugeOpts{Name: "webhook_bridge_http_connections",
+		Help: "Connections open on the webhook port."})
+	m.connsMax = prometheus.NewGauge(prometheus.GaugeOpts{Name: "webhook_bridge_http_connections_max",
+		Help: "BRIDGE_HTTP_MAX_CONNS: the most connections the webhook port keeps open."})
+	m.Registry.MustRegister(m.overloaded, m.duplicates, m.panics, m.throttled, m.connsRefused, m.conns, m.connsMax)
 	// Known label values start at 0, so dashboards and alerts see a series
 	// before the first event of its kind.
 	for _, code := range []string{topics.CodeInvalidJSON, topics.CodeInvalidEnvelope, topics.CodeUnknownResource, topics.CodeUnsupportedAction} {

@@ -29,7 +29,7 @@ func TestMetricsTellTheTruth(t *testing.T) {
 		t.Fatalf("refused publish: %d", got.status)
 	}
 	rec := httptest.NewRecorder()
-	tb.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	tb.srv.Admin().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	for _, want := range []string{
 		`webhook_bridge_records_published_total{topic="` + quarantineTopic + `"} 1`,
 		`webhook_bridge_records_published_total{topic="` + testPrefix + `order"} 1`,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // oauthError is an RFC 6749 section 5.2 error of the token endpoint.
@@ -53,7 +54,7 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 		}
 		for k, v := range form {
 			if len(v) > 1 {
-				return &oauthError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("parameter %s is repeated", k)}
+				return &oauthError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("parameter %s is repeated", topics.Quote(k))}
 			}
 		}
 		addr, now := clientAddr(r), time.Now()
@@ -95,6 +96,7 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		trustConn(r)
 		// expires_in is the TTL itself: the token's exp was computed from
 		// the same clock (AuthConfig.Now) that checks it.
 		return c.JSON(http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(a.ttl / time.Second)})

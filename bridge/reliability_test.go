@@ -219,7 +219,7 @@ func TestPanicInAHandlerIsA500AndTheNextRequestIsServed(t *testing.T) {
 		t.Fatalf("the request after the panic: %d %v, want 202", status, resp)
 	}
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	srv.Admin().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if !strings.Contains(rec.Body.String(), "webhook_bridge_panics_total 1\n") {
 		t.Errorf("/metrics lacks webhook_bridge_panics_total 1")
 	}
@@ -235,7 +235,7 @@ func TestReadinessDoesNotFollowKafka(t *testing.T) {
 	pub.fail.Store(true)
 	srv := bridge.NewServer(pub, testOptions(bridge.Options{Naming: topics.Naming{Prefix: "a."}, Kafka: func() error { return down }}), zerolog.Nop())
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	srv.Admin().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	var body map[string]string
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestReadinessDoesNotFollowKafka(t *testing.T) {
 		t.Fatalf("webhook with Kafka down: %d Retry-After %q, want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
 	rec = httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	srv.Admin().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if !strings.Contains(rec.Body.String(), "webhook_bridge_kafka_up 0\n") || !strings.Contains(rec.Body.String(), "webhook_bridge_ready 1\n") {
 		t.Errorf("/metrics lacks webhook_bridge_kafka_up 0 or webhook_bridge_ready 1")
 	}

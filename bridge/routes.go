@@ -10,16 +10,19 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// routes lists the whole HTTP API.
+// routes lists the whole HTTP API. The webhook port serves what the
+// marketplace calls and nothing else; probes, metrics and schemas are on the
+// admin port, which is not exposed to the internet.
 func (s *Server) routes() {
 	s.e.Use(s.requestLog, s.recoverPanics)
 	s.e.POST("/webhooks", s.handleWebhook(), s.authenticate)
-	s.e.GET("/healthz", handleHealthz)
-	s.e.GET("/readyz", s.handleReadyz)
-	s.e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
 	if a, ok := s.opts.Auth.(*Auth); ok && a != nil && a.oauth {
 		s.e.POST("/oauth/token", a.handleToken(s))
 	}
+	s.admin.Use(s.requestLog, s.recoverPanics)
+	s.admin.GET("/healthz", handleHealthz)
+	s.admin.GET("/readyz", s.handleReadyz)
+	s.admin.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
 }
 
 func handleHealthz(c echo.Context) error {
@@ -70,6 +73,7 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.opts.Auth == nil {
+			trustConn(c.Request())
 			return next(c)
 		}
 		addr, now := clientAddr(c.Request()), time.Now()
@@ -86,6 +90,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			infoOf(c).authReason = reason
 			return &Error{Kind: KindUnauthorized, Code: "unauthorized", Message: "missing or invalid credentials", Err: err}
 		}
+		trustConn(c.Request())
 		return next(c)
 	}
 }

@@ -81,7 +81,8 @@ type Options struct {
 
 // Server is the bridge's HTTP handler.
 type Server struct {
-	e            *echo.Echo
+	e            *echo.Echo // the webhook port
+	admin        *echo.Echo // the admin port
 	pub          Publisher
 	opts         Options
 	log          zerolog.Logger
@@ -97,7 +98,7 @@ type Server struct {
 
 // NewServer builds the HTTP handler. pub receives every record to write.
 func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
-	s := &Server{e: echo.New(), pub: pub, opts: opts, log: log, metrics: newMetrics(),
+	s := &Server{e: echo.New(), admin: echo.New(), pub: pub, opts: opts, log: log, metrics: newMetrics(),
 		throttle: newThrottle(opts.AuthFailuresPerSecond, opts.AuthFailureBurst)}
 	for _, t := range opts.Naming.All() {
 		s.metrics.published.WithLabelValues(t)
@@ -107,8 +108,10 @@ func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
 		s.dedup = newDedup(opts.DedupTTL, opts.DedupMaxEntries)
 	}
 	s.failLog = log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 100}})
-	s.e.HideBanner, s.e.HidePort = true, true
-	s.e.HTTPErrorHandler = s.httpError
+	for _, e := range []*echo.Echo{s.e, s.admin} {
+		e.HideBanner, e.HidePort = true, true
+		e.HTTPErrorHandler = s.httpError
+	}
 	s.metrics.Registry.MustRegister(okGauge("webhook_bridge_ready",
 		"1 when /readyz answers 200 (not shutting down, company index read at start), else 0.", s.readiness))
 	if opts.Kafka != nil {
@@ -119,8 +122,14 @@ func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
 	return s
 }
 
-// ServeHTTP serves one request.
+// ServeHTTP serves one request on the webhook port: POST /webhooks and, with
+// OAuth2 on, POST /oauth/token. Anything else is a 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+
+// Admin is the handler of the admin port: GET /healthz, /readyz and
+// /metrics. It discloses versions, volumes and Kafka's state, so it belongs
+// on an address the internet cannot reach.
+func (s *Server) Admin() http.Handler { return s.admin }
 
 // readiness is nil when the server should receive traffic, else why not.
 func (s *Server) readiness() error {

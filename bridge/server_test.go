@@ -186,12 +186,23 @@ const hangLimit = 10 * time.Second
 // serve runs req through the server's ServeHTTP.
 func (tb *testBridge) serve(t *testing.T, req *http.Request) response {
 	t.Helper()
+	return serveWith(t, tb.srv, req)
+}
+
+// serveAdmin serves req on the admin port's handler.
+func (tb *testBridge) serveAdmin(t *testing.T, req *http.Request) response {
+	t.Helper()
+	return serveWith(t, tb.srv.Admin(), req)
+}
+
+func serveWith(t *testing.T, h http.Handler, req *http.Request) response {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	done := make(chan struct{})
 	start := time.Now()
 	go func() {
 		defer close(done)
-		tb.srv.ServeHTTP(rec, req)
+		h.ServeHTTP(rec, req)
 	}()
 	select {
 	case <-done:
@@ -685,7 +696,7 @@ func TestHealthAndReadiness(t *testing.T) {
 			if tt.shutdown {
 				tb.srv.BeginShutdown()
 			}
-			got := tb.serve(t, httptest.NewRequest(http.MethodGet, tt.path, nil))
+			got := tb.serveAdmin(t, httptest.NewRequest(http.MethodGet, tt.path, nil))
 			if got.status != tt.wantStatus {
 				t.Errorf("status = %d, want %d", got.status, tt.wantStatus)
 			}
@@ -702,6 +713,31 @@ func TestHealthAndReadiness(t *testing.T) {
 			t.Errorf("status = %d, want 202", got.status)
 		}
 	})
+}
+
+// The webhook port serves what the marketplace calls and nothing else; the
+// admin port serves probes and metrics and takes no webhooks.
+func TestPortsServeTheirOwnRoutes(t *testing.T) {
+	tb := newTestBridge(bridge.Options{})
+	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/schemas/subscription.json", "/"} {
+		got := tb.serve(t, httptest.NewRequest(http.MethodGet, path, nil))
+		if got.status != http.StatusNotFound || !strings.Contains(string(got.body), `"error"`) {
+			t.Errorf("webhook port GET %s: %d %s, want 404 with a JSON error", path, got.status, got.body)
+		}
+	}
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		if got := tb.serveAdmin(t, httptest.NewRequest(http.MethodGet, path, nil)); got.status != http.StatusOK {
+			t.Errorf("admin port GET %s: %d, want 200", path, got.status)
+		}
+	}
+	req := httptest.NewRequest(http.MethodPost, "/webhooks", strings.NewReader(goodSubscription))
+	req.Header.Set("Content-Type", "application/json")
+	if got := tb.serveAdmin(t, req); got.status != http.StatusNotFound && got.status != http.StatusMethodNotAllowed {
+		t.Errorf("admin port POST /webhooks: %d, want 404 or 405", got.status)
+	}
+	if n := len(tb.pub.records()); n != 0 {
+		t.Errorf("the admin port published %d records", n)
+	}
 }
 
 func TestRequestID(t *testing.T) {

@@ -73,7 +73,7 @@ func TestFailedAuthenticationsAreThrottledPerAddress(t *testing.T) {
 		t.Fatalf("correct client secret from another address: %d %s, want 200", rec.Code, rec.Body)
 	}
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	srv.Admin().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if !strings.Contains(rec.Body.String(), "webhook_bridge_auth_throttled_total") || strings.Contains(rec.Body.String(), "webhook_bridge_auth_throttled_total 0\n") {
 		t.Errorf("/metrics does not count the throttled requests")
 	}

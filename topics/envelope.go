@@ -272,7 +272,7 @@ func parseMillis(v []byte) (time.Time, error) {
 	if err != nil {
 		f, ferr := strconv.ParseFloat(string(v), 64)
 		if ferr != nil || f != math.Trunc(f) || math.Abs(f) > maxTimestampMillisAbove {
-			return time.Time{}, envelopeErr("timestamp %s is not a whole number of epoch milliseconds", v)
+			return time.Time{}, envelopeErr("timestamp %s is not a whole number of epoch milliseconds", clipNumber(v))
 		}
 		ms = int64(f)
 	}
@@ -280,4 +280,13 @@ func parseMillis(v []byte) (time.Time, error) {
 		return time.Time{}, envelopeErr("timestamp %d is out of range", ms)
 	}
 	return time.UnixMilli(ms).UTC(), nil
+}
+
+// clipNumber is a JSON number token for an error detail: as written, or
+// quoted and cut when it is longer than MaxQuotedInput.
+func clipNumber(v []byte) string {
+	if len(v) <= MaxQuotedInput {
+		return string(v)
+	}
+	return Quote(string(v))
 }

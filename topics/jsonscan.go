@@ -138,13 +138,13 @@ func (v *validator) object() error {
 		}
 		if seen != nil {
 			if _, dup := seen[string(key)]; dup {
-				return &syntaxError{keyAt, fmt.Sprintf("duplicate object key %q", key)}
+				return &syntaxError{keyAt, "duplicate object key " + Quote(string(key))}
 			}
 			seen[string(key)] = struct{}{}
 		} else {
 			for _, k := range v.keys[mark:] {
 				if bytes.Equal(k, key) {
-					return &syntaxError{keyAt, fmt.Sprintf("duplicate object key %q", key)}
+					return &syntaxError{keyAt, "duplicate object key " + Quote(string(key))}
 				}
 			}
 			v.keys = append(v.keys, key)

@@ -40,8 +40,9 @@ type serveOptions struct {
 
 // env is this process's environment without any BRIDGE_* variable (a
 // developer's shell may hold some that would change the bridge), plus the
-// bench's settings; addr is where serve listens ("" for other commands).
-func (o serveOptions) env(addr string) []string {
+// bench's settings; addr and admin are where serve listens ("" for other
+// commands).
+func (o serveOptions) env(addr, admin string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "BRIDGE_") && !strings.HasPrefix(kv, "GOGC=") {
@@ -63,6 +64,7 @@ func (o serveOptions) env(addr string) []string {
 	set("SHUTDOWN_GRACE", "0s")
 	if addr != "" {
 		set("HTTP_ADDR", addr)
+		set("ADMIN_ADDR", admin)
 	}
 	if o.gogc != 0 {
 		env = append(env, "GOGC="+strconv.Itoa(o.gogc))
@@ -136,7 +138,7 @@ func buildBridge(ctx context.Context, dir string) (string, error) {
 // created as in production but for the replication factor.
 func createTopics(ctx context.Context, bin string, o serveOptions) error {
 	cmd := exec.CommandContext(ctx, bin, "topics", "create")
-	cmd.Env = o.env("")
+	cmd.Env = o.env("", "")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("webhook-bridge topics create: %w\n%s", err, out)
 	}
@@ -146,7 +148,7 @@ func createTopics(ctx context.Context, bin string, o serveOptions) error {
 // runningBridge is a bridge under test.
 type runningBridge struct {
 	url     string // of its webhook endpoint
-	base    string // http://host:port
+	base    string // the admin port: http://host:port, for /readyz and /metrics
 	pid     int    // the process whose RSS and CPU are the bridge's; 0 unknown
 	started bool   // started by the bench (its topics are the run's own)
 	stop    func() error
@@ -201,8 +203,13 @@ func startServe(ctx context.Context, bin string, o serveOptions, logPath string)
 		closeLog()
 		return nil, err
 	}
+	admin, err := freeAddr()
+	if err != nil {
+		closeLog()
+		return nil, err
+	}
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = o.env(addr)
+	cmd.Env = o.env(addr, admin)
 	cmd.Stdout, cmd.Stderr = logOut, logOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
@@ -213,7 +220,7 @@ func startServe(ctx context.Context, bin string, o serveOptions, logPath string)
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(exited) }()
 	b := &runningBridge{
-		url: "http://" + addr + "/webhooks", base: "http://" + addr, pid: cmd.Process.Pid, started: true,
+		url: "http://" + addr + "/webhooks", base: "http://" + admin, pid: cmd.Process.Pid, started: true,
 		stop: func() error {
 			defer closeLog()
 			select {
@@ -281,16 +288,6 @@ func waitServeReady(ctx context.Context, base string, exited <-chan struct{}) er
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// baseOf returns the scheme and host of a bridge's webhook URL.
-func baseOf(webhooksURL string) string {
-	if i := strings.Index(webhooksURL, "://"); i >= 0 {
-		if j := strings.IndexByte(webhooksURL[i+3:], '/'); j >= 0 {
-			return webhooksURL[:i+3+j]
-		}
-	}
-	return webhooksURL
 }
 
 // scrape reads the named unlabelled samples from a bridge's /metrics;

@@ -135,6 +135,7 @@ type config struct {
 	partitions   int
 	url          string
 	token        string
+	adminURL     string
 	prefix       string
 	pid          int
 	brokerPID    int
@@ -189,6 +190,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.rateInFlight, "rate-inflight", 512, "open loop: most requests in flight at once")
 	fs.IntVar(&c.partitions, "partitions", 6, "partitions of each topic the run creates (BRIDGE_TOPIC_PARTITIONS)")
 	fs.StringVar(&c.url, "url", "", "POST to this running bridge (e.g. http://127.0.0.1:8080/webhooks) instead of starting one")
+	fs.StringVar(&c.adminURL, "admin-url", "http://127.0.0.1:9090", "with -url: the bridge's admin port, for /readyz and /metrics")
 	fs.StringVar(&c.token, "token", "", "X-AppDirect-Webhook-Token to send (default: 32 random bytes, hex, which the started bridge accepts)")
 	fs.StringVar(&c.prefix, "prefix", "", "topic prefix (default: bench-<random>. for a started bridge, appdirect. with -url)")
 	fs.IntVar(&c.pid, "pid", 0, "with -url: process id of the bridge, to report its RSS and CPU")
@@ -421,7 +423,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var br *runningBridge
 	if c.mode != "baseline" {
 		if c.url != "" {
-			br = &runningBridge{url: c.url, base: baseOf(c.url), pid: c.pid}
+			br = &runningBridge{url: c.url, base: c.adminURL, pid: c.pid}
 			rep.Bridge = "running at " + c.url
 		} else {
 			progress("starting webhook-bridge serve (log: %s)", c.bridgeLog)

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
@@ -25,7 +28,10 @@ const envPrefix = "BRIDGE"
 // Config is every setting, read from BRIDGE_* environment variables. Its tags
 // are the documentation: `--help` prints them.
 type Config struct {
-	HTTPAddr              string            `envconfig:"HTTP_ADDR" default:":8080" desc:"address the HTTP server listens on"`
+	HTTPAddr              string            `envconfig:"HTTP_ADDR" default:":8080" desc:"address of the webhook port: POST /webhooks and POST /oauth/token, nothing else"`
+	AdminAddr             string            `envconfig:"ADMIN_ADDR" default:":9090" desc:"address of the admin port (plain HTTP): GET /healthz, /readyz, /metrics and /schemas; it discloses versions, volumes and Kafka's state, so keep it off the internet"`
+	HTTPMaxConns          int               `envconfig:"HTTP_MAX_CONNS" default:"4096" desc:"most connections the webhook port keeps open; over it a new connection is reset at once, and the open ones keep being served"`
+	HTTPUnauthIdle        time.Duration     `envconfig:"HTTP_UNAUTHENTICATED_IDLE_TIMEOUT" default:"5s" desc:"how long a keep-alive connection that has not authenticated a request may idle (HTTP_IDLE_TIMEOUT applies once one has)"`
 	KafkaBrokers          []string          `envconfig:"KAFKA_BROKERS" desc:"comma-separated Kafka bootstrap brokers, host:port (required by serve, topics, tail)"`
 	KafkaTLS              bool              `envconfig:"KAFKA_TLS" default:"false" desc:"use TLS to the brokers"`
 	KafkaTLSCAFile        string            `envconfig:"KAFKA_TLS_CA_FILE" desc:"PEM file of CAs to trust for the brokers (default: the system's)"`
@@ -86,6 +92,10 @@ func loadConfig() (Config, error) {
 	switch {
 	case c.MaxInFlight <= 0 || c.DedupMaxEntries <= 0 || c.DedupTTL < 0:
 		return c, fmt.Errorf("configuration: BRIDGE_MAX_INFLIGHT and BRIDGE_DEDUP_MAX_ENTRIES must be positive, BRIDGE_DEDUP_TTL not negative")
+	case c.AdminAddr == "" || c.AdminAddr == c.HTTPAddr:
+		return c, fmt.Errorf("configuration: BRIDGE_ADMIN_ADDR must be set and differ from BRIDGE_HTTP_ADDR (%q): the webhook port serves webhooks only", c.HTTPAddr)
+	case c.HTTPMaxConns <= 0 || c.HTTPUnauthIdle < 0:
+		return c, fmt.Errorf("configuration: BRIDGE_HTTP_MAX_CONNS must be positive and BRIDGE_HTTP_UNAUTHENTICATED_IDLE_TIMEOUT not negative")
 	case c.MaxBodyBytes <= 0:
 		return c, fmt.Errorf("configuration: BRIDGE_MAX_BODY_BYTES must be positive")
 	case c.MaxInFlightBytes <= c.MaxBodyBytes:
@@ -167,6 +177,41 @@ func (c Config) topicSpec() kafka.TopicSpec {
 		MinInSyncReplicas: min(c.TopicMinInSync, c.TopicReplication), MaxMessageBytes: c.maxRecordBytes()}
 }
 
+// Shortest secrets serve accepts (dev is exempt): guessing a random secret
+// of 32 bytes is out of reach at any rate, and a password of 16 characters
+// out of reach at the rate the failure throttle allows.
+const (
+	minSecretBytes    = 32
+	minPasswordLength = 16
+)
+
+// checkSecretStrength refuses secrets too short to withstand guessing. Its
+// errors name the variable, and the client or user, never the value.
+func (c Config) checkSecretStrength() error {
+	hint := fmt.Sprintf("use a random value of at least %d bytes, e.g. `openssl rand -hex 32`", minSecretBytes)
+	for _, t := range c.AuthTokens {
+		if len(t) < minSecretBytes {
+			return fmt.Errorf("configuration: BRIDGE_AUTH_TOKENS has a token shorter than %d bytes; %s", minSecretBytes, hint)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.OAuthClients)) {
+		if len(c.OAuthClients[id]) < minSecretBytes {
+			return fmt.Errorf("configuration: BRIDGE_OAUTH_CLIENTS: the secret of client %s is shorter than %d bytes; %s", topics.Quote(id), minSecretBytes, hint)
+		}
+	}
+	for _, u := range slices.Sorted(maps.Keys(c.OAuthUsers)) {
+		if utf8.RuneCountInString(c.OAuthUsers[u]) < minPasswordLength {
+			return fmt.Errorf("configuration: BRIDGE_OAUTH_USERS: the password of user %s is shorter than %d characters", topics.Quote(u), minPasswordLength)
+		}
+	}
+	for _, k := range c.OAuthSigningKeys {
+		if len(k) < bridge.MinSigningKeyBytes {
+			return fmt.Errorf("configuration: BRIDGE_OAUTH_SIGNING_KEYS has a key shorter than %d bytes; %s", bridge.MinSigningKeyBytes, hint)
+		}
+	}
+	return nil
+}
+
 // auth builds delivery authentication; nil means none. Errors name the
 // variable to set.
 func (c Config) auth() (*bridge.Auth, error) {
@@ -221,4 +266,10 @@ func printEnv(w io.Writer) {
 	_ = envconfig.Usagef(envPrefix, &Config{}, tw,
 		"{{range .}}{{usage_key .}}\t{{usage_type .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
 	tw.Flush()
+}
+
+// defaultOf is the default of a Config field, from its tag.
+func defaultOf(field string) string {
+	f, _ := reflect.TypeFor[Config]().FieldByName(field)
+	return f.Tag.Get("default")
 }

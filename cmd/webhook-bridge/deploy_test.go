@@ -270,9 +270,15 @@ func TestComposeServices(t *testing.T) {
 	if !slices.ContainsFunc(br.Ports, func(pc composetypes.ServicePortConfig) bool { return pc.Target == 8080 && pc.Published == "8080" }) {
 		t.Errorf("bridge ports = %+v, want 8080:8080", br.Ports)
 	}
-	// The healthcheck asks /readyz on the port the bridge listens on; the
-	// image has no shell, so the binary itself is the probe.
-	wantHC := []string{"CMD", "/webhook-bridge", "healthcheck", "http://127.0.0.1:8080/readyz"}
+	// The healthcheck asks /readyz on the admin port; the image has no
+	// shell, so the binary itself is the probe.
+	if env := envOf(br); env["BRIDGE_ADMIN_ADDR"] != ":9090" {
+		t.Errorf("bridge BRIDGE_ADMIN_ADDR = %q, want :9090 (the healthcheck and prometheus.yml use it)", env["BRIDGE_ADMIN_ADDR"])
+	}
+	if slices.ContainsFunc(br.Ports, func(pc composetypes.ServicePortConfig) bool { return pc.Target == 9090 && pc.HostIP != "127.0.0.1" }) {
+		t.Errorf("bridge ports = %+v: the admin port is published beyond the host's loopback", br.Ports)
+	}
+	wantHC := []string{"CMD", "/webhook-bridge", "healthcheck", "http://127.0.0.1:9090/readyz"}
 	if br.HealthCheck == nil || !cmp.Equal([]string(br.HealthCheck.Test), wantHC) {
 		t.Errorf("bridge healthcheck = %s, want test %q", deref(br.HealthCheck), wantHC)
 	}
@@ -389,13 +395,13 @@ func TestComposeObservabilityProfile(t *testing.T) {
 	scraped := false
 	for _, sc := range prom.ScrapeConfigs {
 		for _, st := range sc.StaticConfigs {
-			if slices.Contains(st.Targets, "bridge:8080") && (sc.MetricsPath == "" || sc.MetricsPath == "/metrics") {
+			if slices.Contains(st.Targets, "bridge:9090") && (sc.MetricsPath == "" || sc.MetricsPath == "/metrics") {
 				scraped = true
 			}
 		}
 	}
 	if !scraped {
-		t.Errorf("prometheus.yml does not scrape bridge:8080/metrics: %+v", prom.ScrapeConfigs)
+		t.Errorf("prometheus.yml does not scrape bridge:9090/metrics (the admin port): %+v", prom.ScrapeConfigs)
 	}
 
 	// Grafana's datasource is the prometheus service, and the dashboard
@@ -814,7 +820,8 @@ func TestKubeDeployment(t *testing.T) {
 	if !cmp.Equal(c.Args, []string{"serve"}) || len(c.Command) > 0 {
 		t.Errorf("command %q args %q, want the image's entrypoint with args [serve]", c.Command, c.Args)
 	}
-	_, port, _ := net.SplitHostPort(cfg.HTTPAddr)
+	// Probes ask the admin port; the webhook port serves webhooks only.
+	_, port, _ := net.SplitHostPort(cfg.AdminAddr)
 	probe := func(name string, p *corev1.Probe, wantPath string) {
 		if p == nil || p.HTTPGet == nil {
 			t.Errorf("%s probe: none, want GET %s", name, wantPath)
@@ -824,7 +831,7 @@ func TestKubeDeployment(t *testing.T) {
 			t.Errorf("%s probe path = %q, want %q", name, p.HTTPGet.Path, wantPath)
 		}
 		if got := containerPort(c, p.HTTPGet.Port); strconv.Itoa(int(got)) != port {
-			t.Errorf("%s probe port %s is %d, but BRIDGE_HTTP_ADDR is %q", name, p.HTTPGet.Port.String(), got, cfg.HTTPAddr)
+			t.Errorf("%s probe port %s is %d, but BRIDGE_ADMIN_ADDR is %q", name, p.HTTPGet.Port.String(), got, cfg.AdminAddr)
 		}
 	}
 	probe("readiness", c.ReadinessProbe, "/readyz")
@@ -1320,7 +1327,11 @@ func scrapeFamilies(t *testing.T) map[string]scrapedFamily {
 			req.Header.Set(bridge.HeaderWebhookToken, deployToken)
 		}
 		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, req)
+		if method == http.MethodGet { // probes are on the admin port
+			srv.Admin().ServeHTTP(rec, req)
+		} else {
+			srv.ServeHTTP(rec, req)
+		}
 		return rec.Code
 	}
 	for _, r := range []struct {
@@ -1342,7 +1353,7 @@ func scrapeFamilies(t *testing.T) map[string]scrapedFamily {
 		}
 	}
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	srv.Admin().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /metrics = %d", rec.Code)
 	}
@@ -1761,7 +1772,7 @@ func servedExposition(t *testing.T) string {
 		}
 	}
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	srv.Admin().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /metrics = %d", rec.Code)
 	}

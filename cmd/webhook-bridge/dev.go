@@ -46,7 +46,7 @@ func dev(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer) 
 		return err
 	}
 	log.Warn().Str("kafka", b.Addr()).Msg("dev mode: embedded in-memory Kafka, data is lost on exit")
-	return serve(ctx, cfg, log, func(addr string) {
+	return serve(ctx, cfg, log, true, func(addr string) {
 		fmt.Fprintf(stdout, `
   webhook-bridge dev: serving on http://%[1]s with an EMBEDDED IN-MEMORY KAFKA on %[2]s.
   DATA IS IN MEMORY ONLY: it is gone when this process stops. Never use dev in production.

@@ -40,7 +40,7 @@ import (
 const faultsEnv = "BRIDGE_TEST_FAULTS"
 
 const (
-	faultToken = "fault-token"
+	faultToken = "fault-token-3e8a1c07b5d94f62a0c1"
 	// faultPublishTimeout is BRIDGE_PUBLISH_TIMEOUT in every fault test.
 	faultPublishTimeout = 3 * time.Second
 	// hangBound is the longest any request may take: the publish timeout
@@ -192,7 +192,8 @@ func faultBuild(t *testing.T) string {
 // faultBridge is `webhook-bridge serve` running as a subprocess.
 type faultBridge struct {
 	cmd     *exec.Cmd
-	base    string // http://127.0.0.1:port
+	base    string // http://127.0.0.1:port, the webhook port
+	admin   string // the admin port's base URL
 	logPath string
 	exited  chan struct{}
 	waitErr error
@@ -204,8 +205,9 @@ type faultBridge struct {
 // test ends, and its log shown if the test failed.
 func startFaultBridge(t *testing.T, bin string, kc kafka.Config, n topics.Naming, env map[string]string) *faultBridge {
 	t.Helper()
-	addr := freeAddr(t)
+	addr, adminAddr := freeAddr(t), freeAddr(t)
 	vars := map[string]string{
+		"BRIDGE_ADMIN_ADDR":        adminAddr,
 		"BRIDGE_KAFKA_BROKERS":     strings.Join(kc.Brokers, ","),
 		"BRIDGE_TOPIC_PREFIX":      n.Prefix,
 		"BRIDGE_TOPIC_PARTITIONS":  "3",
@@ -226,7 +228,7 @@ func startFaultBridge(t *testing.T, bin string, kc kafka.Config, n topics.Naming
 	for k, v := range vars {
 		environ = append(environ, k+"="+v)
 	}
-	p := &faultBridge{base: "http://" + addr, logPath: filepath.Join(t.TempDir(), "bridge.log"), exited: make(chan struct{})}
+	p := &faultBridge{base: "http://" + addr, admin: "http://" + adminAddr, logPath: filepath.Join(t.TempDir(), "bridge.log"), exited: make(chan struct{})}
 	logf, err := os.Create(p.logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +263,7 @@ func startFaultBridge(t *testing.T, bin string, kc kafka.Config, n topics.Naming
 		if p.done() {
 			t.Fatalf("serve exited at start: %v\n%s", p.waitErr, faultLogTail(p.logPath, 30))
 		}
-		st, _ := faultGet(p.base + "/healthz")
+		st, _ := faultGet(p.admin + "/healthz")
 		return st == http.StatusOK
 	})
 	return p
@@ -330,7 +332,7 @@ func maxOverlap(outs []faultOutcome, keep func(faultOutcome) bool) int {
 }
 
 // readyz returns the status and body of /readyz.
-func (p *faultBridge) readyz() (int, string) { return faultGet(p.base + "/readyz") }
+func (p *faultBridge) readyz() (int, string) { return faultGet(p.admin + "/readyz") }
 
 // waitReadyz polls /readyz until it answers want and returns how long that
 // took and the body.

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// healthcheck GETs url (default: this host's /readyz on BRIDGE_HTTP_ADDR)
+// healthcheck GETs url (default: this host's /readyz on BRIDGE_ADMIN_ADDR)
 // and succeeds only on 200. Container images without a shell or curl use it
 // as their health check.
 func healthcheck(ctx context.Context, args []string, stdout io.Writer) error {
@@ -18,15 +18,11 @@ func healthcheck(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) > 0 {
 		url = args[0]
 	} else {
-		scheme := "http"
-		if os.Getenv(envPrefix+"_TLS_CERT_FILE") != "" {
-			scheme = "https"
-		}
-		addr := os.Getenv(envPrefix + "_HTTP_ADDR")
+		addr := os.Getenv(envPrefix + "_ADMIN_ADDR")
 		if addr == "" {
-			addr = ":8080"
+			addr = defaultOf("AdminAddr")
 		}
-		url = scheme + "://" + dialable(addr) + "/readyz"
+		url = "http://" + dialable(addr) + "/readyz"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -25,19 +25,19 @@ func useBroker(t *testing.T, kc kafka.Config, n topics.Naming) {
 	t.Helper()
 	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
-	t.Setenv("BRIDGE_AUTH_TOKENS", "index-token")
+	t.Setenv("BRIDGE_AUTH_TOKENS", testToken)
 	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
 	t.Setenv("BRIDGE_TOPIC_PARTITIONS", "3")
 	t.Setenv("BRIDGE_TOPIC_REPLICATION", "1")
 }
 
-// serveOn starts `serve` on a free port against the broker useBroker named.
-func serveOn(t *testing.T) (string, *running) {
+// serveOn starts `serve` on free ports against the broker useBroker named,
+// and returns the webhook port's and the admin port's base URLs.
+func serveOn(t *testing.T) (string, string, *running) {
 	t.Helper()
-	addr := freeAddr(t)
-	t.Setenv("BRIDGE_HTTP_ADDR", addr)
+	base, admin := listenEnv(t)
 	srv := runInBackground(t, []string{"serve"}, io.Discard, io.Discard)
-	return "http://" + addr, srv
+	return base, admin, srv
 }
 
 // jsonLines decodes every line of out.
@@ -79,10 +79,10 @@ func TestServeKeysRemovedEventsByTheCompanyIndex(t *testing.T) {
 	if _, err := admin.Create(ctx, n.All()[:len(n.All())-1], kafka.TopicSpec{Partitions: 3, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	base, srv := serveOn(t)
+	base, adminURL, srv := serveOn(t)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := http.Get(adminURL + "/readyz")
 		if err == nil {
 			var body map[string]string
 			_ = json.NewDecoder(resp.Body).Decode(&body)
@@ -102,14 +102,14 @@ func TestServeKeysRemovedEventsByTheCompanyIndex(t *testing.T) {
 	if _, err := admin.Create(ctx, []string{n.Index()}, kafka.TopicSpec{Partitions: 3, ReplicationFactor: 1, Compacted: n.Compacted()}); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, srv, base)
+	waitReady(t, srv, adminURL)
 
 	const sub, company = "5f0e2c8a-3b71-4d2e-8c90-6a1b7e3f4d21", "c1b2a3d4-e5f6-4789-a0b1-c2d3e4f5a6b7"
 	for _, body := range []string{
 		subscriptionBody("e-1", "ADDED", sub, company),
 		subscriptionBody("e-2", "REMOVED", sub, ""),
 	} {
-		if status, resp := postJSON(t, base+"/webhooks", body, "X-AppDirect-Webhook-Token", "index-token"); status != http.StatusAccepted || resp["key"] != company {
+		if status, resp := postJSON(t, base+"/webhooks", body, "X-AppDirect-Webhook-Token", testToken); status != http.StatusAccepted || resp["key"] != company {
 			t.Fatalf("post: %d %v, want 202 keyed %s", status, resp, company)
 		}
 	}
@@ -206,10 +206,10 @@ quote,,co-4
 	}
 
 	// A served REMOVED of a seeded entity is keyed by its seeded company.
-	base, srv := serveOn(t)
-	waitReady(t, srv, base)
+	base, adminURL, srv := serveOn(t)
+	waitReady(t, srv, adminURL)
 	if status, resp := postJSON(t, base+"/webhooks", subscriptionBody("e-9", "REMOVED", "5f0e2c8a-3b71-4d2e-8c90-6a1b7e3f4d21", ""),
-		"X-AppDirect-Webhook-Token", "index-token"); status != http.StatusAccepted || resp["key"] != "co-1" {
+		"X-AppDirect-Webhook-Token", testToken); status != http.StatusAccepted || resp["key"] != "co-1" {
 		t.Errorf("REMOVED of a seeded subscription: %d %v, want key co-1", status, resp)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -49,6 +50,29 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// listenEnv points BRIDGE_HTTP_ADDR and BRIDGE_ADMIN_ADDR at free local
+// ports and returns their base URLs: the webhook port's and the admin
+// port's.
+func listenEnv(t *testing.T) (base, admin string) {
+	t.Helper()
+	addr, adminAddr := freeAddr(t), freeAddr(t)
+	t.Setenv("BRIDGE_HTTP_ADDR", addr)
+	t.Setenv("BRIDGE_ADMIN_ADDR", adminAddr)
+	return "http://" + addr, "http://" + adminAddr
+}
+
+// clearBridgeEnv unsets every BRIDGE_* variable for the test.
+func clearBridgeEnv(t *testing.T) {
+	t.Helper()
+	for name := range configVars() {
+		t.Setenv(name, "")
+		os.Unsetenv(name)
+	}
+}
+
+// testToken is a webhook token long enough for serve (32 bytes or more).
+const testToken = "test-token-5f0c2a9e7b41d836c0e9a2f4"
 
 // envNames lists every BRIDGE_* variable of Config.
 func envNames() []string {
@@ -92,6 +116,52 @@ func TestHelpListsEveryVariableWithItsDefault(t *testing.T) {
 			}
 		}
 	}
+}
+
+// serve refuses secrets too short to withstand guessing; the error names
+// the variable (and the client or user), never the value. dev is exempt
+// (TestDevServesWithAnEmbeddedBroker runs with a short token).
+func TestServeRefusesShortSecrets(t *testing.T) {
+	key := strings.Repeat("k", 32)
+	strong := strings.Repeat("s", 32)
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"one-character token", map[string]string{"BRIDGE_AUTH_TOKENS": "Zq7"}, "BRIDGE_AUTH_TOKENS has a token shorter than 32 bytes"},
+		{"one short token of two", map[string]string{"BRIDGE_AUTH_TOKENS": strong + ",Zq7"}, "BRIDGE_AUTH_TOKENS"},
+		{"short client secret", map[string]string{"BRIDGE_AUTH_MODE": "oauth2", "BRIDGE_OAUTH_CLIENTS": "market:Zq7", "BRIDGE_OAUTH_SIGNING_KEYS": key}, `BRIDGE_OAUTH_CLIENTS: the secret of client "market"`},
+		{"short password", map[string]string{"BRIDGE_AUTH_MODE": "oauth2", "BRIDGE_OAUTH_CLIENTS": "market:" + strong, "BRIDGE_OAUTH_USERS": "ops:Zq7Zq7Zq7Zq7Zq7", "BRIDGE_OAUTH_SIGNING_KEYS": key}, `BRIDGE_OAUTH_USERS: the password of user "ops" is shorter than 16 characters`},
+		{"short signing key", map[string]string{"BRIDGE_AUTH_MODE": "oauth2", "BRIDGE_OAUTH_CLIENTS": "market:" + strong, "BRIDGE_OAUTH_SIGNING_KEYS": key + "," + "Zq7"}, "shorter than 32 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearBridgeEnv(t)
+			t.Setenv("BRIDGE_KAFKA_BROKERS", "127.0.0.1:9")
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			err := run(context.Background(), []string{"serve"}, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("serve: %v, want an error containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "Zq7") {
+				t.Errorf("the error shows the secret: %v", err)
+			}
+		})
+	}
+	t.Run("strong secrets pass", func(t *testing.T) {
+		clearBridgeEnv(t)
+		cfg := defaultConfig(t)
+		cfg.AuthTokens = []string{strong}
+		cfg.OAuthClients = map[string]string{"market": strong}
+		cfg.OAuthUsers = map[string]string{"ops": strings.Repeat("p", 16)}
+		cfg.OAuthSigningKeys = []string{key}
+		if err := cfg.checkSecretStrength(); err != nil {
+			t.Errorf("checkSecretStrength: %v", err)
+		}
+	})
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
@@ -213,7 +283,8 @@ func (r *running) stop() error {
 	}
 }
 
-// waitReady polls /readyz until 200, failing at once if the command exited.
+// waitReady polls admin's /readyz until 200, failing at once if the command
+// exited.
 func waitReady(t *testing.T, r *running, base string) {
 	t.Helper()
 	waitReadyWith(t, r, http.DefaultClient, base)
@@ -244,18 +315,16 @@ func TestServePublishesAndTailReadsBack(t *testing.T) {
 	kc := kafkatest.Kafka(t)
 	n := kafkatest.Naming(t)
 	kafkatest.CreateTopics(t, kc, n, 3)
-	addr := freeAddr(t)
+	base, admin := listenEnv(t)
 	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
-	t.Setenv("BRIDGE_HTTP_ADDR", addr)
 	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
 	var logs syncBuffer
-	t.Setenv("BRIDGE_AUTH_TOKENS", "test-token-1")
+	t.Setenv("BRIDGE_AUTH_TOKENS", testToken)
 	srv := runInBackground(t, []string{"serve"}, io.Discard, &logs)
-	base := "http://" + addr
-	waitReady(t, srv, base)
+	waitReady(t, srv, admin)
 
-	status, body := postJSON(t, base+"/webhooks", devSample, "X-AppDirect-Webhook-Token", "test-token-1")
+	status, body := postJSON(t, base+"/webhooks", devSample, "X-AppDirect-Webhook-Token", testToken)
 	if status != http.StatusAccepted || body["topic"] != n.Topic("subscription") {
 		t.Fatalf("post: %d %v", status, body)
 	}
@@ -296,14 +365,14 @@ func TestServePublishesAndTailReadsBack(t *testing.T) {
 }
 
 func TestDevServesWithAnEmbeddedBroker(t *testing.T) {
-	addr := freeAddr(t)
-	t.Setenv("BRIDGE_HTTP_ADDR", addr)
+	base, admin := listenEnv(t)
+	addr := strings.TrimPrefix(base, "http://")
 	t.Setenv("BRIDGE_DEV_KAFKA_ADDR", "127.0.0.1:0")
 	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
+	t.Setenv("BRIDGE_AUTH_TOKENS", "short") // dev is exempt from the strength check
 	var out syncBuffer
 	srv := runInBackground(t, []string{"dev"}, &out, io.Discard)
-	base := "http://" + addr
-	waitReady(t, srv, base)
+	waitReady(t, srv, admin)
 	for _, want := range []string{"IN MEMORY ONLY", "curl -sS -X POST http://" + addr + "/webhooks", "tail --from-beginning"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dev banner lacks %q:\n%s", want, out.String())

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,28 +18,29 @@ import (
 
 // startServe runs `serve` against the test broker with its topics created
 // and returns its base URL.
-func startServe(t *testing.T, env map[string]string) (string, *running, kafka.Config, topics.Naming) {
+// startServe runs serve on free ports and returns the webhook port's and the
+// admin port's base URLs.
+func startServe(t *testing.T, env map[string]string) (string, string, *running, kafka.Config, topics.Naming) {
 	t.Helper()
 	kc := kafkatest.Kafka(t)
 	n := kafkatest.Naming(t)
 	kafkatest.CreateTopics(t, kc, n, 3)
-	addr := freeAddr(t)
+	base, admin := listenEnv(t)
 	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
-	t.Setenv("BRIDGE_HTTP_ADDR", addr)
-	t.Setenv("BRIDGE_AUTH_TOKENS", "ops-token")
+	t.Setenv("BRIDGE_AUTH_TOKENS", testToken)
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
 	srv := runInBackground(t, []string{"serve"}, io.Discard, io.Discard)
-	base := "http://" + addr
-	waitReady(t, srv, base)
-	return base, srv, kc, n
+	waitReady(t, srv, admin)
+	return base, admin, srv, kc, n
 }
 
-func scrape(t *testing.T, base string) string {
+// scrape reads the admin port's /metrics.
+func scrape(t *testing.T, admin string) string {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	resp, err := http.Get(admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,17 +59,17 @@ func metricValue(t *testing.T, text, series string) string {
 }
 
 func TestMetricsCountWhatHappened(t *testing.T) {
-	base, _, _, n := startServe(t, nil)
-	if status, body := postJSON(t, base+"/webhooks", devSample, "X-AppDirect-Webhook-Token", "ops-token"); status != http.StatusAccepted {
+	base, admin, _, _, n := startServe(t, nil)
+	if status, body := postJSON(t, base+"/webhooks", devSample, "X-AppDirect-Webhook-Token", testToken); status != http.StatusAccepted {
 		t.Fatalf("post: %d %v", status, body)
 	}
-	if status, _ := postJSON(t, base+"/webhooks", "{", "X-AppDirect-Webhook-Token", "ops-token"); status != http.StatusBadRequest {
+	if status, _ := postJSON(t, base+"/webhooks", "{", "X-AppDirect-Webhook-Token", testToken); status != http.StatusBadRequest {
 		t.Fatalf("bad post: %d", status)
 	}
 	if status, _ := postJSON(t, base+"/webhooks", devSample, "X-AppDirect-Webhook-Token", "nope"); status != http.StatusUnauthorized {
 		t.Fatalf("unauthorized post: %d", status)
 	}
-	text := scrape(t, base)
+	text := scrape(t, admin)
 	for series, want := range map[string]string{
 		`webhook_bridge_records_published_total{topic="` + n.Topic("subscription") + `"}`:                    "1",
 		`webhook_bridge_quarantined_total{reason="invalid_json"}`:                                            "1",
@@ -93,10 +95,15 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 }
 
 func TestHealthcheckCommand(t *testing.T) {
-	base, _, _, _ := startServe(t, nil)
+	_, admin, _, _, _ := startServe(t, nil)
 	var out strings.Builder
-	if err := run(context.Background(), []string{"healthcheck", base + "/readyz"}, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"healthcheck", admin + "/readyz"}, &out, io.Discard); err != nil {
 		t.Fatalf("healthcheck of a ready server: %v", err)
+	}
+	// Without a URL it asks BRIDGE_ADMIN_ADDR's /readyz, as the image's
+	// health check does.
+	if err := run(context.Background(), []string{"healthcheck"}, &out, io.Discard); err != nil {
+		t.Fatalf("healthcheck with its default URL (BRIDGE_ADMIN_ADDR=%s): %v", os.Getenv("BRIDGE_ADMIN_ADDR"), err)
 	}
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
 	defer down.Close()
@@ -129,7 +136,7 @@ func (b *slowBody) Read(p []byte) (int, error) {
 }
 
 func TestShutdownFinishesTheRequestInFlight(t *testing.T) {
-	base, srv, kc, n := startServe(t, map[string]string{"BRIDGE_SHUTDOWN_GRACE": "300ms", "BRIDGE_SHUTDOWN_TIMEOUT": "20s"})
+	base, admin, srv, kc, n := startServe(t, map[string]string{"BRIDGE_SHUTDOWN_GRACE": "300ms", "BRIDGE_SHUTDOWN_TIMEOUT": "20s"})
 	half := len(devSample) / 2
 	body := &slowBody{first: []byte(devSample[:half]), rest: []byte(devSample[half:]), release: make(chan struct{}), sentFirst: make(chan struct{})}
 	req, err := http.NewRequest(http.MethodPost, base+"/webhooks", body)
@@ -137,7 +144,7 @@ func TestShutdownFinishesTheRequestInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.ContentLength = int64(len(devSample))
-	req.Header.Set("X-AppDirect-Webhook-Token", "ops-token")
+	req.Header.Set("X-AppDirect-Webhook-Token", testToken)
 	type result struct {
 		status int
 		err    error
@@ -158,7 +165,7 @@ func TestShutdownFinishesTheRequestInFlight(t *testing.T) {
 	// Readiness turns 503 at once while the request is still in flight.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := http.Get(admin + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusServiceUnavailable {
@@ -174,7 +181,7 @@ func TestShutdownFinishesTheRequestInFlight(t *testing.T) {
 	// request in flight is still waiting for the rest of its body.
 	noKeepAlive := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for {
-		resp, err := noKeepAlive.Get(base + "/healthz")
+		resp, err := noKeepAlive.Get(base + "/")
 		if err != nil {
 			break
 		}

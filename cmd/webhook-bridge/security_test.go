@@ -161,23 +161,23 @@ func TestServeHTTPS(t *testing.T) {
 	n := kafkatest.Naming(t)
 	kafkatest.CreateTopics(t, kc, n, 1)
 	certFile, keyFile, pool := selfSigned(t)
-	addr := freeAddr(t)
+	_, admin := listenEnv(t)
+	addr := os.Getenv("BRIDGE_HTTP_ADDR")
 	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
-	t.Setenv("BRIDGE_HTTP_ADDR", addr)
 	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
 	t.Setenv("BRIDGE_TLS_CERT_FILE", certFile)
 	t.Setenv("BRIDGE_TLS_KEY_FILE", keyFile)
 	t.Setenv("BRIDGE_AUTH_MODE", "token")
-	t.Setenv("BRIDGE_AUTH_TOKENS", "tls-test-token-4c1e")
+	t.Setenv("BRIDGE_AUTH_TOKENS", "tls-test-token-4c1e-9a0b7d3e5f218c64")
 	var logs syncBuffer
 	srv := runInBackground(t, []string{"serve"}, io.Discard, &logs)
 	base := "https://" + addr
 	client := httpsClient(pool, 0, 0)
-	waitReadyWith(t, srv, client, base)
+	waitReady(t, srv, admin) // the admin port is plain HTTP
 
 	t.Run("webhook over HTTPS", func(t *testing.T) {
-		status, _, body := postWith(t, client, base+"/webhooks", "application/json", devSample, "X-AppDirect-Webhook-Token", "tls-test-token-4c1e")
+		status, _, body := postWith(t, client, base+"/webhooks", "application/json", devSample, "X-AppDirect-Webhook-Token", "tls-test-token-4c1e-9a0b7d3e5f218c64")
 		if status != http.StatusAccepted {
 			t.Fatalf("POST over HTTPS: %d %s", status, body)
 		}
@@ -231,7 +231,7 @@ func TestServeHTTPS(t *testing.T) {
 		}
 	})
 	t.Run("untrusted certificate", func(t *testing.T) {
-		_, err := httpsClient(x509.NewCertPool(), 0, 0).Get(base + "/healthz")
+		_, err := httpsClient(x509.NewCertPool(), 0, 0).Post(base+"/webhooks", "application/json", strings.NewReader(devSample))
 		if err == nil || !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("a client that does not trust the certificate got %v, want a certificate error", err)
 		}
@@ -239,7 +239,7 @@ func TestServeHTTPS(t *testing.T) {
 	t.Run("plain HTTP to the TLS port", func(t *testing.T) {
 		plain := &http.Client{Timeout: 10 * time.Second}
 		for _, do := range []func() (*http.Response, error){
-			func() (*http.Response, error) { return plain.Get("http://" + addr + "/readyz") },
+			func() (*http.Response, error) { return plain.Get("http://" + addr + "/webhooks") },
 			func() (*http.Response, error) {
 				return plain.Post("http://"+addr+"/webhooks", "application/json", strings.NewReader(devSample))
 			},
@@ -276,8 +276,8 @@ func TestServeHTTPS(t *testing.T) {
 // secretEnv are secret settings with known values, and the variables that
 // carry them.
 var secretEnv = map[string]string{
-	"BRIDGE_AUTH_TOKENS":         "env-token-current-7d2a91,env-token-previous-0be4c3",
-	"BRIDGE_OAUTH_CLIENTS":       "marketplace:env-client-secret-5f81ac",
+	"BRIDGE_AUTH_TOKENS":         "env-token-current-7d2a91-4f0e8c3b6a15,env-token-previous-0be4c3-9d27e1f8a04b",
+	"BRIDGE_OAUTH_CLIENTS":       "marketplace:env-client-secret-5f81ac-2d7e0b9c4a63",
 	"BRIDGE_OAUTH_USERS":         "appdirect:env-user-password-c29e07",
 	"BRIDGE_OAUTH_SIGNING_KEYS":  "env-signing-key-new-3a8f0c6e1b9d2457ac,env-signing-key-old-6d1b8e4f2a0c9735bd",
 	"BRIDGE_KAFKA_SASL_PASSWORD": "env-sasl-password-81f3d2",
@@ -285,8 +285,8 @@ var secretEnv = map[string]string{
 
 // secretValues are the secret strings of secretEnv, each alone.
 var secretValues = []string{
-	"env-token-current-7d2a91", "env-token-previous-0be4c3",
-	"env-client-secret-5f81ac", "env-user-password-c29e07",
+	"env-token-current-7d2a91-4f0e8c3b6a15", "env-token-previous-0be4c3-9d27e1f8a04b",
+	"env-client-secret-5f81ac-2d7e0b9c4a63", "env-user-password-c29e07",
 	"env-signing-key-new-3a8f0c6e1b9d2457ac", "env-signing-key-old-6d1b8e4f2a0c9735bd",
 	"env-sasl-password-81f3d2",
 }
@@ -295,10 +295,9 @@ func TestSecretsStayOutOfHelpAndLogs(t *testing.T) {
 	kc := kafkatest.Kafka(t)
 	n := kafkatest.Naming(t)
 	kafkatest.CreateTopics(t, kc, n, 1)
-	addr := freeAddr(t)
+	base, admin := listenEnv(t)
 	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
-	t.Setenv("BRIDGE_HTTP_ADDR", addr)
 	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
 	t.Setenv("BRIDGE_LOG_LEVEL", "debug")
 	t.Setenv("BRIDGE_AUTH_MODE", "token,oauth2")
@@ -325,8 +324,7 @@ func TestSecretsStayOutOfHelpAndLogs(t *testing.T) {
 
 	var stdout, stderr syncBuffer
 	srv := runInBackground(t, []string{"serve"}, &stdout, &stderr)
-	base := "http://" + addr
-	waitReady(t, srv, base)
+	waitReady(t, srv, admin)
 	client := &http.Client{Timeout: 30 * time.Second}
 	const form = "application/x-www-form-urlencoded"
 	basic := func(id, secret string) string {
@@ -354,18 +352,18 @@ func TestSecretsStayOutOfHelpAndLogs(t *testing.T) {
 		return tr.AccessToken
 	}
 
-	post("/webhooks", "application/json", devSample, 202, "X-AppDirect-Webhook-Token", "env-token-current-7d2a91")
-	post("/webhooks", "application/json", devSample, 202, "AppDirect-Webhook-Token", "env-token-previous-0be4c3")
+	post("/webhooks", "application/json", devSample, 202, "X-AppDirect-Webhook-Token", "env-token-current-7d2a91-4f0e8c3b6a15")
+	post("/webhooks", "application/json", devSample, 202, "AppDirect-Webhook-Token", "env-token-previous-0be4c3-9d27e1f8a04b")
 	post("/webhooks", "application/json", devSample, 401, "X-AppDirect-Webhook-Token", wrongToken)
 	post("/webhooks", "application/json", devSample, 401)
 	issued := []string{
-		tokenOf(post("/oauth/token", form, "grant_type=client_credentials", 200, "Authorization", basic("marketplace", "env-client-secret-5f81ac"))),
-		tokenOf(post("/oauth/token", form, "grant_type=client_credentials&client_id=marketplace&client_secret=env-client-secret-5f81ac", 200)),
-		tokenOf(post("/oauth/token", form, "grant_type=password&username=appdirect&password=env-user-password-c29e07", 200, "Authorization", basic("marketplace", "env-client-secret-5f81ac"))),
+		tokenOf(post("/oauth/token", form, "grant_type=client_credentials", 200, "Authorization", basic("marketplace", "env-client-secret-5f81ac-2d7e0b9c4a63"))),
+		tokenOf(post("/oauth/token", form, "grant_type=client_credentials&client_id=marketplace&client_secret=env-client-secret-5f81ac-2d7e0b9c4a63", 200)),
+		tokenOf(post("/oauth/token", form, "grant_type=password&username=appdirect&password=env-user-password-c29e07", 200, "Authorization", basic("marketplace", "env-client-secret-5f81ac-2d7e0b9c4a63"))),
 	}
 	post("/oauth/token", form, "grant_type=client_credentials", 401, "Authorization", basic("marketplace", wrongSecret))
-	post("/oauth/token", form, "grant_type=password&username=appdirect&password="+wrongPassword, 400, "Authorization", basic("marketplace", "env-client-secret-5f81ac"))
-	post("/oauth/token", form, "grant_type=client_credentials&client_secret=env-client-secret-5f81ac&client_secret="+wrongSecret, 400)
+	post("/oauth/token", form, "grant_type=password&username=appdirect&password="+wrongPassword, 400, "Authorization", basic("marketplace", "env-client-secret-5f81ac-2d7e0b9c4a63"))
+	post("/oauth/token", form, "grant_type=client_credentials&client_secret=env-client-secret-5f81ac-2d7e0b9c4a63&client_secret="+wrongSecret, 400)
 	for _, tok := range issued {
 		post("/webhooks", "application/json", devSample, 202, "Authorization", "Bearer "+tok)
 		post("/webhooks", "application/json", devSample, 401, "Authorization", "Bearer "+tok+"A")
@@ -453,17 +451,15 @@ func TestAuthModeNoneWarns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := freeAddr(t)
+			base, admin := listenEnv(t)
 			t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 			t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
-			t.Setenv("BRIDGE_HTTP_ADDR", addr)
 			t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
 			t.Setenv("BRIDGE_AUTH_MODE", tt.mode)
-			t.Setenv("BRIDGE_AUTH_TOKENS", "mode-test-token-2b7c")
+			t.Setenv("BRIDGE_AUTH_TOKENS", "mode-test-token-2b7c-5e19a0d4c7f3b862")
 			var logs syncBuffer
 			srv := runInBackground(t, []string{"serve"}, io.Discard, &logs)
-			base := "http://" + addr
-			waitReady(t, srv, base)
+			waitReady(t, srv, admin)
 			if status, body := postJSON(t, base+"/webhooks", devSample); status != tt.wantStatus {
 				t.Errorf("delivery without credentials: %d %v, want %d", status, body, tt.wantStatus)
 			}
@@ -572,7 +568,7 @@ func TestServeTopicsAndTailOverKafkaSASL(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			n := kafkatest.Naming(t)
-			addr := freeAddr(t)
+			base, admin := listenEnv(t)
 			t.Setenv("BRIDGE_KAFKA_BROKERS", b.brokers)
 			t.Setenv("BRIDGE_KAFKA_SASL_MECHANISM", tt.mechanism)
 			t.Setenv("BRIDGE_KAFKA_SASL_USERNAME", b.user)
@@ -580,9 +576,8 @@ func TestServeTopicsAndTailOverKafkaSASL(t *testing.T) {
 			t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
 			t.Setenv("BRIDGE_TOPIC_PARTITIONS", "1")
 			t.Setenv("BRIDGE_TOPIC_REPLICATION", "1")
-			t.Setenv("BRIDGE_HTTP_ADDR", addr)
 			t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
-			t.Setenv("BRIDGE_AUTH_TOKENS", "sasl-test-token-8e21")
+			t.Setenv("BRIDGE_AUTH_TOKENS", "sasl-test-token-8e21-0c7d4b9a6e3f1528")
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 
@@ -597,8 +592,7 @@ func TestServeTopicsAndTailOverKafkaSASL(t *testing.T) {
 
 			var logs syncBuffer
 			srv := runInBackground(t, []string{"serve"}, io.Discard, &logs)
-			base := "http://" + addr
-			status, reason := readyzReason(t, srv, base, tt.wantReady)
+			status, reason := readyzReason(t, srv, admin, tt.wantReady)
 			if !tt.wantReady {
 				if status != http.StatusServiceUnavailable {
 					t.Errorf("/readyz with a wrong SASL password: %d, want 503", status)
@@ -617,7 +611,7 @@ func TestServeTopicsAndTailOverKafkaSASL(t *testing.T) {
 			if status != http.StatusOK {
 				t.Fatalf("/readyz over SASL: %d %q", status, reason)
 			}
-			if status, body := postJSON(t, base+"/webhooks", devSample, "X-AppDirect-Webhook-Token", "sasl-test-token-8e21"); status != http.StatusAccepted {
+			if status, body := postJSON(t, base+"/webhooks", devSample, "X-AppDirect-Webhook-Token", "sasl-test-token-8e21-0c7d4b9a6e3f1528"); status != http.StatusAccepted {
 				t.Fatalf("POST over SASL: %d %v", status, body)
 			}
 			var tail syncBuffer

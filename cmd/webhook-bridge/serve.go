@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,10 +22,22 @@ import (
 // serve runs the HTTP server until ctx ends, then shuts down in order:
 // readiness 503 at once, keep serving for the grace period, stop accepting,
 // finish in-flight requests, flush and close the Kafka writer.
-func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr string)) error {
+//
+// dev exempts the secrets from the strength check; banner, when set, is
+// called with the webhook port's address once it listens.
+func serve(ctx context.Context, cfg Config, log zerolog.Logger, dev bool, banner func(addr string)) error {
 	kc, err := cfg.kafka()
 	if err != nil {
 		return err
+	}
+	auth, err := cfg.auth()
+	if err != nil {
+		return err
+	}
+	if !dev {
+		if err := cfg.checkSecretStrength(); err != nil {
+			return err
+		}
 	}
 	w, err := kafka.NewWriter(cfg.writer(kc), log)
 	if err != nil {
@@ -35,10 +48,6 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 		return err
 	}
 	defer admin.Close()
-	auth, err := cfg.auth()
-	if err != nil {
-		return err
-	}
 	var tlsCert *tls.Certificate
 	if cfg.TLSCertFile != "" {
 		c, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
@@ -75,10 +84,18 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 	srv.Metrics().WatchWriter(writerStats(w))
 	srv.Metrics().WatchIndex(index.Len, index.CaughtUp())
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	raiseFileLimit(cfg.HTTPMaxConns, log)
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("listen on BRIDGE_ADMIN_ADDR %s: %w", cfg.AdminAddr, err)
 	}
+	defer adminLn.Close()
+	tcpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on BRIDGE_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	wl := srv.Listener(tcpLn, cfg.HTTPMaxConns, cfg.HTTPUnauthIdle)
+	var ln net.Listener = wl
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -88,18 +105,36 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, banner func(addr
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          httpErrorLog(log),
 	}
+	wl.Configure(hs)
 	if tlsCert != nil {
 		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*tlsCert}}
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
+	adminHS := &http.Server{
+		Handler:           srv.Admin(),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          httpErrorLog(log),
+	}
 	v, c, _ := bridge.BuildInfo()
-	log.Info().Str("version", v).Str("commit", c).Str("addr", ln.Addr().String()).
+	log.Info().Str("version", v).Str("commit", c).Str("addr", ln.Addr().String()).Str("admin_addr", adminLn.Addr().String()).
 		Bool("tls", tlsCert != nil).Interface("config", cfg.redacted()).Msg("listening")
 	if banner != nil {
 		banner(ln.Addr().String())
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if err := adminHS.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("admin server: %w", err)
+		}
+	}()
+	// The admin port answers until the very end: /readyz says 503 through
+	// the grace period and the drain.
+	defer adminHS.Close()
 
 	select {
 	case err := <-errc:
@@ -208,3 +243,30 @@ func writerStats(w *kafka.Writer) func() bridge.WriterStats {
 			Errors: s.Errors, Retries: s.Retries, QueueLength: s.QueueLength}
 	}
 }
+
+// raiseFileLimit raises the soft limit of open files to the hard one (Go
+// does so at start on Linux; this says so, and warns when the limit is
+// below what BRIDGE_HTTP_MAX_CONNS needs: a connection per file, and room
+// for Kafka, the admin port and the process itself).
+func raiseFileLimit(maxConns int, log zerolog.Logger) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		log.Warn().Err(err).Msg("reading the open-file limit")
+		return
+	}
+	if rl.Cur < rl.Max {
+		raised := rl
+		raised.Cur = rl.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err == nil {
+			rl = raised
+		}
+	}
+	ev := log.Info()
+	if need := uint64(maxConns) + fileLimitMargin; rl.Cur < need {
+		ev = log.Warn().Uint64("needed", need)
+	}
+	ev.Uint64("soft", rl.Cur).Uint64("hard", rl.Max).Int("http_max_conns", maxConns).Msg("open-file limit")
+}
+
+// fileLimitMargin is the files kept for everything but webhook connections.
+const fileLimitMargin = 512

@@ -19,6 +19,7 @@ outage="${1:-600}"
 work="$(mktemp -d /tmp/webhook-bridge-soak.XXXXXX)"
 export KAFKA_STATE_DIR="$work/kafka" KAFKA_PORT=29192 KAFKA_CONTROLLER_PORT=29193 KAFKA_SASL_PORT=29194 KAFKA_FRESH=1
 http_port=29180
+admin_port=29190
 bridge_pid="" sender_pid=""
 cleanup() {
   [ -n "$sender_pid" ] && kill "$sender_pid" 2>/dev/null || true
@@ -33,12 +34,12 @@ unset KAFKA_FRESH # the restart after the outage keeps the data
 go build -o "$work/webhook-bridge" ./cmd/webhook-bridge
 token="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export BRIDGE_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" BRIDGE_TOPIC_REPLICATION=1 BRIDGE_TOPIC_PREFIX="soak." \
-  BRIDGE_HTTP_ADDR="127.0.0.1:$http_port" BRIDGE_AUTH_TOKENS="$token" BRIDGE_LOG_LEVEL=warn
+  BRIDGE_HTTP_ADDR="127.0.0.1:$http_port" BRIDGE_ADMIN_ADDR="127.0.0.1:$admin_port" BRIDGE_AUTH_TOKENS="$token" BRIDGE_LOG_LEVEL=warn
 "$work/webhook-bridge" topics create >/dev/null
 "$work/webhook-bridge" serve 2>"$work/bridge.log" &
 bridge_pid=$!
 for _ in $(seq 1 300); do
-  curl -fsS "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
+  curl -fsS "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1 && break
   sleep 0.2
 done
 
@@ -57,7 +58,7 @@ event_id="$(grep -m1 -o '"uuid": "[^"]*"' <<<"$sample" | cut -d'"' -f4)"
 ) &
 sender_pid=$!
 
-metric() { curl -fsS "http://127.0.0.1:$http_port/metrics" | awk -v m="$1" '$1 == m { printf "%.0f", $2 }'; }
+metric() { curl -fsS "http://127.0.0.1:$admin_port/metrics" | awk -v m="$1" '$1 == m { printf "%.0f", $2 }'; }
 sample_line() {
   local what="$1" g rss heap answers
   g="$(metric go_goroutines)"
