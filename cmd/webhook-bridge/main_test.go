@@ -129,7 +129,8 @@ func TestServeRefusesShortSecrets(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"one-character token", map[string]string{"BRIDGE_AUTH_TOKENS": "Zq7"}, "BRIDGE_AUTH_TOKENS has a token shorter than 32 bytes"},
+		{"one-character token", map[string]string{"BRIDGE_AUTH_TOKENS": "x"}, "BRIDGE_AUTH_TOKENS has a token shorter than 32 bytes"},
+		{"three-character token", map[string]string{"BRIDGE_AUTH_TOKENS": "Zq7"}, "BRIDGE_AUTH_TOKENS has a token shorter than 32 bytes"},
 		{"one short token of two", map[string]string{"BRIDGE_AUTH_TOKENS": strong + ",Zq7"}, "BRIDGE_AUTH_TOKENS"},
 		{"short client secret", map[string]string{"BRIDGE_AUTH_MODE": "oauth2", "BRIDGE_OAUTH_CLIENTS": "market:Zq7", "BRIDGE_OAUTH_SIGNING_KEYS": key}, `BRIDGE_OAUTH_CLIENTS: the secret of client "market"`},
 		{"short password", map[string]string{"BRIDGE_AUTH_MODE": "oauth2", "BRIDGE_OAUTH_CLIENTS": "market:" + strong, "BRIDGE_OAUTH_USERS": "ops:Zq7Zq7Zq7Zq7Zq7", "BRIDGE_OAUTH_SIGNING_KEYS": key}, `BRIDGE_OAUTH_USERS: the password of user "ops" is shorter than 16 characters`},
