@@ -1,10 +1,11 @@
 package main
 
 // These tests prove the deployment files valid without a Docker engine or a
-// cluster: docker-compose.yml through compose-go's strict loader, every
-// Kubernetes manifest decoded strictly into the k8s.io/api types, the
-// Dockerfile's stages, and the Grafana dashboard against the metrics a real
-// bridge.Server exports. They are offline and fast.
+// cluster: docker-compose.yml through compose-go's strict loader, the
+// Kubernetes kustomization rendered by kustomize's own Go module (as
+// `kubectl apply -k` renders it) with every object decoded strictly into the
+// k8s.io/api types, the Dockerfile's stages, and the Grafana dashboard
+// against the metrics a real bridge.Server exports. They are offline and fast.
 
 import (
 	"bufio"
@@ -42,6 +43,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
@@ -524,28 +528,27 @@ func TestComposeHeaderExampleIsAccepted(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// deploy/kubernetes
+// deploy/kubernetes, rendered as `kubectl apply -k` renders it
 
-// kustomization is the part of kustomize's Kustomization these manifests
-// use; decoding it strictly catches a misspelt or unexpected field.
-type kustomization struct {
-	APIVersion string      `json:"apiVersion"`
-	Kind       string      `json:"kind"`
-	Resources  []string    `json:"resources"`
-	Images     []kustImage `json:"images,omitempty"`
-}
+// kubeDir is where kubeFS puts deploy/kubernetes.
+const kubeDir = "/repo/deploy/kubernetes"
 
-// kustImage is an images: entry, which `kustomize edit set image` rewrites.
-type kustImage struct {
-	Name    string `json:"name"`
-	NewName string `json:"newName,omitempty"`
-	NewTag  string `json:"newTag,omitempty"`
-	Digest  string `json:"digest,omitempty"`
-}
+// kubeSecretName is the Secret the pods read, made out of band.
+const kubeSecretName = "webhook-bridge"
 
-// kubeManifests are the decoded manifests of deploy/kubernetes.
+// Names of the generated ConfigMaps in kustomization.yaml, before kustomize
+// adds their hashes.
+const (
+	kubeConfigMap       = "webhook-bridge"
+	kubeTopicsConfigMap = "webhook-bridge-topics"
+	// kubeImageKey is the topics ConfigMap's key that holds the Job's image.
+	kubeImageKey = "WEBHOOK_BRIDGE_IMAGE"
+)
+
+// kubeManifests are the objects of deploy/kubernetes as kustomize renders
+// them, each decoded strictly into its k8s.io/api type.
 type kubeManifests struct {
-	kust        kustomization
+	kust        types.Kustomization // kustomization.yaml itself
 	deployments []*appsv1.Deployment
 	services    []*corev1.Service
 	configMaps  []*corev1.ConfigMap
@@ -553,6 +556,7 @@ type kubeManifests struct {
 	hpas        []*autoscalingv2.HorizontalPodAutoscaler
 	pdbs        []*policyv1.PodDisruptionBudget
 	jobs        []*batchv1.Job
+	rendered    string // the whole output, as kubectl would apply it
 }
 
 // decodeStrict decodes one YAML document into v, failing on unknown or
@@ -604,22 +608,66 @@ func decodeManifest(data []byte) (any, error) {
 	return obj, decodeStrict(data, obj)
 }
 
-func loadKube(t *testing.T) kubeManifests {
+// kubeFS copies deploy/kubernetes to kubeDir of an in-memory file system, so
+// that a test can change a file or add an overlay next to it. secret.env, a
+// developer's filled-in Secret that git ignores, stays behind.
+func kubeFS(t *testing.T) filesys.FileSystem {
 	t.Helper()
-	dir := repoFile("deploy", "kubernetes")
-	var m kubeManifests
-	if err := decodeStrict(readRepoFile(t, "deploy", "kubernetes", "kustomization.yaml"), &m.kust); err != nil {
-		t.Fatalf("kustomization.yaml: %v", err)
+	fsys := filesys.MakeFsInMemory()
+	entries, err := os.ReadDir(repoFile("deploy", "kubernetes"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range m.kust.Resources {
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Errorf("kustomization.yaml lists %s: %v", name, err)
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == "secret.env" {
 			continue
 		}
+		if err := fsys.WriteFile(path.Join(kubeDir, e.Name()), readRepoFile(t, "deploy", "kubernetes", e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fsys
+}
+
+// writeKubeFile writes a file of the in-memory file system.
+func writeKubeFile(t *testing.T, fsys filesys.FileSystem, name, content string) {
+	t.Helper()
+	if err := fsys.WriteFile(name, []byte(content)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// editKubeFile replaces old, which must be there, by new in a file of kubeDir.
+func editKubeFile(t *testing.T, fsys filesys.FileSystem, name, old, new string) {
+	t.Helper()
+	b, err := fsys.ReadFile(path.Join(kubeDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s no longer contains %q; update this test", name, old)
+	}
+	writeKubeFile(t, fsys, path.Join(kubeDir, name), strings.Replace(string(b), old, new, 1))
+}
+
+// renderKube runs kustomize on dir of fsys, as `kubectl apply -k` does, and
+// decodes every object strictly into its k8s.io/api type.
+func renderKube(t *testing.T, fsys filesys.FileSystem, dir string) kubeManifests {
+	t.Helper()
+	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	var m kubeManifests
+	for _, r := range rm.Resources() {
+		data, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.rendered += "---\n" + string(data)
 		obj, err := decodeManifest(data)
 		if err != nil {
-			t.Errorf("%s: %v", name, err)
+			t.Errorf("%s %s: %v", r.GetKind(), r.GetName(), err)
 			continue
 		}
 		switch o := obj.(type) {
@@ -642,15 +690,45 @@ func loadKube(t *testing.T) kubeManifests {
 	if t.Failed() {
 		t.FailNow()
 	}
-	for what, n := range map[string]int{
-		"Deployment": len(m.deployments), "Service": len(m.services), "ConfigMap": len(m.configMaps), "Secret": len(m.secrets),
-		"HorizontalPodAutoscaler": len(m.hpas), "PodDisruptionBudget": len(m.pdbs), "Job": len(m.jobs),
+	return m
+}
+
+// loadKube renders deploy/kubernetes and checks it holds one of each object,
+// two ConfigMaps and no Secret.
+func loadKube(t *testing.T) kubeManifests {
+	t.Helper()
+	var kust types.Kustomization
+	if err := decodeStrict(readRepoFile(t, "deploy", "kubernetes", "kustomization.yaml"), &kust); err != nil {
+		t.Fatalf("kustomization.yaml: %v", err)
+	}
+	m := renderKube(t, kubeFS(t), kubeDir)
+	m.kust = kust
+	for what, c := range map[string]struct{ got, want int }{
+		"Deployment": {len(m.deployments), 1}, "Service": {len(m.services), 1}, "ConfigMap": {len(m.configMaps), 2},
+		"Secret": {len(m.secrets), 0}, "HorizontalPodAutoscaler": {len(m.hpas), 1},
+		"PodDisruptionBudget": {len(m.pdbs), 1}, "Job": {len(m.jobs), 1},
 	} {
-		if n != 1 {
-			t.Fatalf("deploy/kubernetes has %d %s, want 1", n, what)
+		if c.got != c.want {
+			t.Fatalf("deploy/kubernetes renders %d %s, want %d", c.got, what, c.want)
 		}
 	}
 	return m
+}
+
+// configMap is the rendered ConfigMap of the generator named gen.
+func (m kubeManifests) configMap(t *testing.T, gen string) *corev1.ConfigMap {
+	t.Helper()
+	for _, cm := range m.configMaps {
+		if hashedName(gen).MatchString(cm.Name) {
+			return cm
+		}
+	}
+	var names []string
+	for _, cm := range m.configMaps {
+		names = append(names, cm.Name)
+	}
+	t.Fatalf("no ConfigMap %s-<hash> rendered, only %v", gen, names)
+	return nil
 }
 
 func TestKubeManifestsDecodeStrictly(t *testing.T) {
@@ -670,6 +748,25 @@ func TestKubeManifestsDecodeStrictly(t *testing.T) {
 			t.Logf("%s refused: %v", b.name, err)
 		}
 	}
+	// kustomize keeps a field it does not know, so the rendered objects are
+	// decoded strictly too.
+	fsys := kubeFS(t)
+	editKubeFile(t, fsys, "pdb.yaml", "  minAvailable: 1\n", "  minAvailable: 1\n  minAvailabel: 1\n")
+	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, kubeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := false
+	for _, r := range rm.Resources() {
+		data, _ := r.AsYAML()
+		if _, err := decodeManifest(data); err != nil {
+			refused = true
+			t.Logf("misspelt field refused after rendering: %v", err)
+		}
+	}
+	if !refused {
+		t.Error("a misspelt field survived kustomize and strict decoding")
+	}
 }
 
 func TestKubeKustomizationListsEveryFile(t *testing.T) {
@@ -677,13 +774,16 @@ func TestKubeKustomizationListsEveryFile(t *testing.T) {
 	if m.kust.APIVersion != "kustomize.config.k8s.io/v1beta1" || m.kust.Kind != "Kustomization" {
 		t.Errorf("kustomization.yaml is %s %s", m.kust.APIVersion, m.kust.Kind)
 	}
+	// Every YAML file of the folder is a resource, kustomize configuration,
+	// or a Prometheus Operator object applied on its own.
 	var files []string
 	entries, err := os.ReadDir(repoFile("deploy", "kubernetes"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") && e.Name() != "kustomization.yaml" && !operatorManifest(t, e.Name()) {
+		if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") && e.Name() != "kustomization.yaml" &&
+			!operatorManifest(t, e.Name()) && !slices.Contains(m.kust.Configurations, e.Name()) {
 			files = append(files, e.Name())
 		}
 	}
@@ -693,17 +793,47 @@ func TestKubeKustomizationListsEveryFile(t *testing.T) {
 	if len(slices.Compact(slices.Sorted(slices.Values(m.kust.Resources)))) != len(m.kust.Resources) {
 		t.Errorf("kustomization.yaml lists a file twice: %v", m.kust.Resources)
 	}
-	// Every container image is one `kustomize edit set image` can change.
+}
+
+// kubeVersion is the release, from the repository's VERSION file.
+func kubeVersion(t *testing.T) string {
+	t.Helper()
+	v := strings.TrimSpace(string(readRepoFile(t, "VERSION")))
+	if !regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`).MatchString(v) {
+		t.Fatalf("VERSION %q is not a release version like v1.2.3", v)
+	}
+	return v
+}
+
+// TestKubeImageIsTheRelease checks that the kustomization runs the release
+// of VERSION, not latest: with a pinned tag, IfNotPresent pulls each release
+// once per node.
+func TestKubeImageIsTheRelease(t *testing.T) {
+	m := loadKube(t)
+	version := kubeVersion(t)
+	if len(m.kust.Images) != 1 {
+		t.Fatalf("kustomization.yaml images = %+v, want one entry", m.kust.Images)
+	}
+	img := m.kust.Images[0]
+	if img.Name != "webhook-bridge" || img.NewTag != version || img.Digest != "" {
+		t.Errorf("kustomization.yaml images = %+v, want webhook-bridge with newTag %s (VERSION)", img, version)
+	}
+	want := img.NewName + ":" + version
 	var images []string
-	for _, c := range m.deployments[0].Spec.Template.Spec.Containers {
-		images = append(images, c.Image)
+	for _, d := range m.deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			images = append(images, c.Image)
+		}
 	}
-	for _, c := range m.jobs[0].Spec.Template.Spec.Containers {
-		images = append(images, c.Image)
+	for _, j := range m.jobs {
+		for _, c := range j.Spec.Template.Spec.Containers {
+			images = append(images, c.Image)
+		}
 	}
-	for _, img := range images {
-		if !slices.ContainsFunc(m.kust.Images, func(i kustImage) bool { return i.Name == img }) {
-			t.Errorf("image %q has no images: entry in kustomization.yaml", img)
+	images = append(images, m.configMap(t, kubeTopicsConfigMap).Data[kubeImageKey])
+	for _, got := range images {
+		if got != want || !pinnedImage(got) {
+			t.Errorf("rendered image %q, want %s (VERSION)", got, want)
 		}
 	}
 }
@@ -751,9 +881,10 @@ func checkSecurityContext(t *testing.T, what string, pod corev1.PodSpec, c corev
 	}
 }
 
-// checkEnvFrom checks that a container reads the ConfigMap and the Secret,
-// and sets no BRIDGE_* variable Config does not know.
-func checkEnvFrom(t *testing.T, what string, c corev1.Container, m kubeManifests) {
+// checkEnvFrom checks that a container reads the generated ConfigMap
+// configMap and the Secret made out of band, and sets no BRIDGE_* variable
+// Config does not know.
+func checkEnvFrom(t *testing.T, what string, c corev1.Container, configMap string) {
 	t.Helper()
 	var cms, secs []string
 	for _, e := range c.EnvFrom {
@@ -762,10 +893,13 @@ func checkEnvFrom(t *testing.T, what string, c corev1.Container, m kubeManifests
 		}
 		if e.SecretRef != nil {
 			secs = append(secs, e.SecretRef.Name)
+			if e.SecretRef.Optional != nil && *e.SecretRef.Optional {
+				t.Errorf("%s: the Secret is optional: without it the pods would start and be refused for want of credentials, instead of waiting for it", what)
+			}
 		}
 	}
-	if !cmp.Equal(cms, []string{m.configMaps[0].Name}) || !cmp.Equal(secs, []string{m.secrets[0].Name}) {
-		t.Errorf("%s: envFrom configMaps %v secrets %v, want %s and %s", what, cms, secs, m.configMaps[0].Name, m.secrets[0].Name)
+	if !cmp.Equal(cms, []string{configMap}) || !cmp.Equal(secs, []string{kubeSecretName}) {
+		t.Errorf("%s: envFrom configMaps %v secrets %v, want %s and %s", what, cms, secs, configMap, kubeSecretName)
 	}
 	for _, e := range c.Env {
 		if bad := unknownVars([]string{e.Name}); len(bad) > 0 {
@@ -774,19 +908,40 @@ func checkEnvFrom(t *testing.T, what string, c corev1.Container, m kubeManifests
 	}
 }
 
-// kubeConfig is the Config the pods get from the ConfigMap and the Secret.
+// readEnvFile reads a kustomize or `kubectl create secret --from-env-file`
+// env file: VAR=value lines, # comments, values taken as written.
+func readEnvFile(t *testing.T, parts ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for line := range strings.Lines(string(readRepoFile(t, parts...))) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("%s: %q is not VAR=value", path.Join(parts...), line)
+		}
+		if _, dup := out[k]; dup {
+			t.Errorf("%s sets %s twice", path.Join(parts...), k)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// kubeSecretTemplate is secret.env.example: what the out-of-band Secret holds.
+func kubeSecretTemplate(t *testing.T) map[string]string {
+	t.Helper()
+	return readEnvFile(t, "deploy", "kubernetes", "secret.env.example")
+}
+
+// kubeConfig is the Config the pods get from the rendered ConfigMap and the
+// Secret made from secret.env.example, placeholders and all.
 func kubeConfig(t *testing.T, m kubeManifests) Config {
 	t.Helper()
-	env := map[string]string{}
-	for k, v := range m.configMaps[0].Data {
-		env[k] = v
-	}
-	for k, v := range m.secrets[0].StringData {
-		env[k] = v
-	}
-	for k, v := range m.secrets[0].Data {
-		env[k] = string(v)
-	}
+	env := maps.Clone(m.configMap(t, kubeConfigMap).Data)
+	maps.Copy(env, kubeSecretTemplate(t))
 	return configFromEnv(t, env)
 }
 
@@ -796,9 +951,6 @@ func TestKubeDeployment(t *testing.T) {
 	pod := d.Spec.Template.Spec
 	cfg := kubeConfig(t, m)
 
-	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
-		t.Errorf("replicas = %s, want at least 2", deref(d.Spec.Replicas))
-	}
 	if ru := d.Spec.Strategy.RollingUpdate; d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType ||
 		ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.String() != "0" {
 		t.Errorf("strategy = %+v, want RollingUpdate with maxUnavailable 0", d.Spec.Strategy)
@@ -847,7 +999,7 @@ func TestKubeDeployment(t *testing.T) {
 		}
 	}
 	checkSecurityContext(t, "deployment", pod, c)
-	checkEnvFrom(t, "deployment", c, m)
+	checkEnvFrom(t, "deployment", c, m.configMap(t, kubeConfigMap).Name)
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Error("automountServiceAccountToken is not false: the bridge never talks to the API server")
 	}
@@ -907,6 +1059,10 @@ func TestKubeServiceHPAAndPDB(t *testing.T) {
 	}) {
 		t.Errorf("HPA metrics %+v, want CPU", hpa.Spec.Metrics)
 	}
+	// The HPA owns the count: a replicas field would reset it at each apply.
+	if d.Spec.Replicas != nil {
+		t.Errorf("the Deployment sets replicas: %d while the HPA scales it: every apply would reset the count", *d.Spec.Replicas)
+	}
 
 	pdb := m.pdbs[0]
 	if pdb.Spec.MinAvailable == nil || *pdb.Spec.MinAvailable != intstr.FromInt32(1) {
@@ -917,64 +1073,179 @@ func TestKubeServiceHPAAndPDB(t *testing.T) {
 	}
 }
 
-func TestKubeConfigMapAndSecret(t *testing.T) {
+// kubeSecretProblems lists what makes a rendering unsafe to apply over a
+// Secret made out of band: any Secret in it (a tracked file's or a
+// generator's), and any placeholder.
+func kubeSecretProblems(m kubeManifests) []string {
+	var out []string
+	for _, s := range m.secrets {
+		out = append(out, fmt.Sprintf("it holds Secret %s: an apply would overwrite the real one", s.Name))
+	}
+	if strings.Contains(m.rendered, "REPLACE_ME") {
+		out = append(out, "it holds the placeholder REPLACE_ME")
+	}
+	return out
+}
+
+// TestKubeSecretIsMadeOutOfBand checks that applying the kustomization never
+// overwrites the Secret, that the pods read it by its fixed name, and that
+// its template, secret.env.example, stays a template serve refuses.
+func TestKubeSecretIsMadeOutOfBand(t *testing.T) {
 	m := loadKube(t)
-	cm, sec := m.configMaps[0], m.secrets[0]
+	for _, p := range kubeSecretProblems(m) {
+		t.Errorf("deploy/kubernetes: %s", p)
+	}
+	if len(m.kust.SecretGenerator) > 0 {
+		t.Errorf("kustomization.yaml has a secretGenerator: the Secret is made out of band (secret.env.example)")
+	}
+	// No tracked file of the folder is a Secret, listed or not.
+	entries, err := os.ReadDir(repoFile("deploy", "kubernetes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); ext == ".yaml" || ext == ".yml" {
+			var tm metav1.TypeMeta
+			if err := yaml.Unmarshal(readRepoFile(t, "deploy", "kubernetes", e.Name()), &tm); err != nil || tm.Kind == "Secret" {
+				t.Errorf("%s is a Secret (%v): make it out of band from secret.env.example", e.Name(), err)
+			}
+		}
+	}
+	checkEnvFrom(t, "job", m.jobs[0].Spec.Template.Spec.Containers[0], m.configMap(t, kubeTopicsConfigMap).Name)
+
+	// The filled-in copy is never committed nor sent to the image build.
+	var ignore []string
+	for l := range strings.Lines(string(readRepoFile(t, ".gitignore"))) {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			ignore = append(ignore, l)
+		}
+	}
+	if !gitIgnored(ignore, "deploy/kubernetes/secret.env") || gitIgnored(ignore, "deploy/kubernetes/secret.env.example") {
+		t.Error(".gitignore does not ignore deploy/kubernetes/secret.env, the filled-in Secret, or ignores its template")
+	}
+
+	// The template: secrets only, every value a placeholder serve refuses.
+	tmpl := kubeSecretTemplate(t)
+	if len(tmpl) == 0 {
+		t.Fatal("secret.env.example sets nothing")
+	}
 	vars := configVars()
-	for k := range cm.Data {
-		f, ok := vars[k]
-		switch {
-		case !ok:
-			t.Errorf("configmap.yaml sets %s, which Config does not read", k)
-		case f.Tag.Get("secret") == "true":
-			t.Errorf("configmap.yaml sets the secret %s: it belongs in secret.yaml", k)
+	for k, v := range tmpl {
+		if f, ok := vars[k]; !ok || f.Tag.Get("secret") != "true" {
+			t.Errorf("secret.env.example sets %s, which is not a secret Config variable", k)
 		}
-	}
-	if len(cm.BinaryData) > 0 {
-		t.Error("configmap.yaml has binaryData")
-	}
-	if len(sec.StringData)+len(sec.Data) == 0 {
-		t.Error("secret.yaml is empty")
-	}
-	for k, v := range sec.StringData {
-		if _, ok := vars[k]; !ok {
-			t.Errorf("secret.yaml sets %s, which Config does not read", k)
-		}
-		// A template: committing a real secret here is what this prevents.
 		if v != "REPLACE_ME" {
-			t.Errorf("secret.yaml %s = %q, want the placeholder REPLACE_ME", k, v)
+			t.Errorf("secret.env.example %s = %q, want the placeholder REPLACE_ME: it is tracked by git", k, v)
 		}
-	}
-	if len(sec.Data) > 0 {
-		t.Error("secret.yaml has base64 data: keep it a template of stringData placeholders")
 	}
 	cfg := kubeConfig(t, m)
 	if _, err := cfg.kafka(); err != nil {
 		t.Error(err)
 	}
-	// Applied unchanged, the template must not start: its placeholders
-	// would be working credentials.
 	if _, err := cfg.auth(); err == nil || !strings.Contains(err.Error(), "REPLACE_ME") {
-		t.Errorf("auth from the unfilled Secret template: err = %v, want a refusal naming REPLACE_ME", err)
+		t.Errorf("auth from the unfilled template: err = %v, want a refusal naming REPLACE_ME", err)
 	}
-	// Filled in, it turns authentication on.
-	for i, tok := range cfg.AuthTokens {
-		cfg.AuthTokens[i] = strings.ReplaceAll(tok, "REPLACE_ME", "filled-secret")
+	// Filled in as its header says, it turns authentication on.
+	filled := strings.Repeat("0123456789abcdef", 4)
+	for i := range cfg.AuthTokens {
+		cfg.AuthTokens[i] = filled
 	}
-	for i, k := range cfg.OAuthSigningKeys {
-		cfg.OAuthSigningKeys[i] = strings.ReplaceAll(k, "REPLACE_ME", "a-filled-signing-key-of-at-least-32-bytes")
-	}
-	for id, v := range cfg.OAuthClients {
-		cfg.OAuthClients[id] = strings.ReplaceAll(v, "REPLACE_ME", "filled-secret")
-	}
-	for id, v := range cfg.OAuthUsers {
-		cfg.OAuthUsers[id] = strings.ReplaceAll(v, "REPLACE_ME", "filled-secret")
+	if err := cfg.checkSecretStrength(); err != nil {
+		t.Error(err)
 	}
 	if a, err := cfg.auth(); err != nil || a == nil {
 		t.Errorf("auth from the filled Secret = %v, %v; want authentication on", a, err)
 	}
+
+	// The check fails on a Secret from a tracked file.
+	fsys := kubeFS(t)
+	writeKubeFile(t, fsys, path.Join(kubeDir, "secret.yaml"),
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: webhook-bridge}\nstringData: {BRIDGE_AUTH_TOKENS: REPLACE_ME}\n")
+	editKubeFile(t, fsys, "kustomization.yaml", "\nresources:\n", "\nresources:\n  - secret.yaml\n")
+	if got := kubeSecretProblems(renderKube(t, fsys, kubeDir)); len(got) != 2 {
+		t.Errorf("a Secret template in the kustomization: problems %q, want the Secret and its placeholder", got)
+	}
 }
 
+// gitIgnored applies .gitignore patterns to a slash path: as dockerIgnored,
+// except that a pattern without a slash matches a name in any folder.
+func gitIgnored(patterns []string, file string) bool {
+	ignored := false
+	for _, p := range patterns {
+		neg := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(p, "!")
+		match := matchIgnore(strings.TrimPrefix(p, "/"), file)
+		if !strings.Contains(strings.TrimSuffix(p, "/"), "/") {
+			for part := range strings.SplitSeq(file, "/") {
+				if ok, _ := path.Match(p, part); ok {
+					match = true
+				}
+			}
+		}
+		if match {
+			ignored = !neg
+		}
+	}
+	return ignored
+}
+
+// hashedName matches a generated name: the generator's, a dash and the
+// 10-character content hash kustomize appends.
+func hashedName(orig string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(orig) + `-[bcdfghkmt2-9]{10}$`)
+}
+
+// TestKubeConfigMapIsGenerated checks that config.env becomes a ConfigMap
+// named by its content which the pods read: a changed setting changes the
+// pod template, so the Deployment rolls its pods.
+func TestKubeConfigMapIsGenerated(t *testing.T) {
+	m := loadKube(t)
+	if m.kust.GeneratorOptions != nil && m.kust.GeneratorOptions.DisableNameSuffixHash {
+		t.Error("generatorOptions disables the name hashes")
+	}
+	cm, topicsCM := m.configMap(t, kubeConfigMap), m.configMap(t, kubeTopicsConfigMap)
+	for _, c := range []*corev1.ConfigMap{cm, topicsCM} {
+		if len(c.BinaryData) > 0 {
+			t.Errorf("ConfigMap %s has binaryData", c.Name)
+		}
+	}
+	vars := configVars()
+	for k := range cm.Data {
+		f, ok := vars[k]
+		switch {
+		case !ok:
+			t.Errorf("config.env sets %s, which Config does not read", k)
+		case f.Tag.Get("secret") == "true":
+			t.Errorf("config.env sets the secret %s: it belongs in the Secret (secret.env.example)", k)
+		}
+	}
+	// The Job's ConfigMap is the same settings and its image.
+	want := maps.Clone(cm.Data)
+	want[kubeImageKey] = m.jobs[0].Spec.Template.Spec.Containers[0].Image
+	if diff := cmp.Diff(want, topicsCM.Data); diff != "" {
+		t.Errorf("ConfigMap %s is not config.env and the Job's image (-want +got):\n%s", topicsCM.Name, diff)
+	}
+	if c := m.deployments[0].Spec.Template.Spec.Containers[0]; !slices.ContainsFunc(c.EnvFrom, func(e corev1.EnvFromSource) bool {
+		return e.ConfigMapRef != nil && e.ConfigMapRef.Name == cm.Name
+	}) {
+		t.Errorf("the Deployment does not read ConfigMap %s", cm.Name)
+	}
+
+	// A changed setting rolls the pods.
+	fsys := kubeFS(t)
+	editKubeFile(t, fsys, "config.env", "BRIDGE_LOG_LEVEL=info", "BRIDGE_LOG_LEVEL=debug")
+	changed := renderKube(t, fsys, kubeDir)
+	if got := changed.configMap(t, kubeConfigMap); got.Name == cm.Name || got.Data["BRIDGE_LOG_LEVEL"] != "debug" {
+		t.Errorf("after a change to config.env the ConfigMap is %s %v, want a new name", got.Name, got.Data)
+	}
+	if cmp.Equal(m.deployments[0].Spec.Template, changed.deployments[0].Spec.Template) {
+		t.Error("a change to config.env leaves the Deployment's pod template as it was: the pods would not roll")
+	}
+}
+
+// TestKubeTopicsJob checks the topics Job, and that it is safe to apply again:
+// a Job's pod template cannot change, so two renderings that name the Job
+// alike must give it the same template, whatever changed between them.
 func TestKubeTopicsJob(t *testing.T) {
 	m := loadKube(t)
 	job := m.jobs[0]
@@ -992,11 +1263,80 @@ func TestKubeTopicsJob(t *testing.T) {
 	if job.Spec.BackoffLimit == nil {
 		t.Error("no backoffLimit")
 	}
+	if ttl := job.Spec.TTLSecondsAfterFinished; ttl == nil || *ttl <= 0 {
+		t.Errorf("ttlSecondsAfterFinished = %s: every release would leave a finished Job behind", deref(ttl))
+	}
 	if want := m.deployments[0].Spec.Template.Spec.Containers[0].Image; c.Image != want {
 		t.Errorf("job image %q, deployment image %q: they are one image", c.Image, want)
 	}
 	checkSecurityContext(t, "job", pod, c)
-	checkEnvFrom(t, "job", c, m)
+	if topicsCM := m.configMap(t, kubeTopicsConfigMap); job.Name != topicsCM.Name {
+		t.Errorf("the Job is named %s, want its ConfigMap's hashed name %s", job.Name, topicsCM.Name)
+	}
+
+	// Renderings of the folder as it is, with a setting changed, and through
+	// overlays that change the image in each way an overlay can.
+	overlay := func(name, body string) func(*testing.T, filesys.FileSystem) string {
+		return func(t *testing.T, fsys filesys.FileSystem) string {
+			dir := path.Join(path.Dir(kubeDir), "overlay-"+name)
+			writeKubeFile(t, fsys, path.Join(dir, "kustomization.yaml"),
+				"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../kubernetes\n"+body)
+			return dir
+		}
+	}
+	variants := []struct {
+		name  string
+		setup func(*testing.T, filesys.FileSystem) string
+	}{
+		{"as is", func(*testing.T, filesys.FileSystem) string { return kubeDir }},
+		{"as is, again", func(*testing.T, filesys.FileSystem) string { return kubeDir }},
+		{"a new release", func(t *testing.T, fsys filesys.FileSystem) string {
+			editKubeFile(t, fsys, "kustomization.yaml", "newTag: "+kubeVersion(t), "newTag: v999.0.0")
+			return kubeDir
+		}},
+		{"another partition count", func(t *testing.T, fsys filesys.FileSystem) string {
+			editKubeFile(t, fsys, "config.env", "BRIDGE_TOPIC_PARTITIONS=6", "BRIDGE_TOPIC_PARTITIONS=12")
+			return kubeDir
+		}},
+		{"a log level", func(t *testing.T, fsys filesys.FileSystem) string {
+			editKubeFile(t, fsys, "config.env", "BRIDGE_LOG_LEVEL=info", "BRIDGE_LOG_LEVEL=warn")
+			return kubeDir
+		}},
+		{"overlay: registry", overlay("registry", "images:\n  - name: webhook-bridge\n    newName: registry.example.com/webhook-bridge\n")},
+		{"overlay: registry, again", overlay("registry2", "images:\n  - name: webhook-bridge\n    newName: registry.example.com/webhook-bridge\n")},
+		{"overlay: tag", overlay("tag", "images:\n  - name: webhook-bridge\n    newTag: v999.1.0\n")},
+		{"overlay: digest", overlay("digest", "images:\n  - name: webhook-bridge\n    digest: sha256:"+strings.Repeat("ab", 32)+"\n")},
+	}
+	type rendering struct {
+		variant string
+		job     *batchv1.Job
+	}
+	var jobs []rendering
+	for _, v := range variants {
+		fsys := kubeFS(t)
+		r := renderKube(t, fsys, v.setup(t, fsys))
+		if len(r.jobs) != 1 {
+			t.Fatalf("%s: %d Jobs rendered", v.name, len(r.jobs))
+		}
+		j := r.jobs[0]
+		if !hashedName(kubeTopicsConfigMap).MatchString(j.Name) {
+			t.Errorf("%s: the Job is named %s, want webhook-bridge-topics-<hash>", v.name, j.Name)
+		}
+		jobs = append(jobs, rendering{v.name, j})
+	}
+	for i, a := range jobs {
+		for _, b := range jobs[i+1:] {
+			sameName := a.job.Name == b.job.Name
+			sameTemplate := cmp.Equal(a.job.Spec.Template, b.job.Spec.Template)
+			switch {
+			case sameName && !sameTemplate:
+				t.Errorf("%q and %q both name the Job %s but differ in its pod template: the second apply would fail (field is immutable):\n%s",
+					a.variant, b.variant, a.job.Name, cmp.Diff(a.job.Spec.Template, b.job.Spec.Template))
+			case !sameName && sameTemplate:
+				t.Errorf("%q and %q run the same Job under two names (%s, %s): it would run again for nothing", a.variant, b.variant, a.job.Name, b.job.Name)
+			}
+		}
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -1242,7 +1582,7 @@ func TestDockerignoreKeepsTheSources(t *testing.T) {
 			t.Errorf(".dockerignore excludes %s, which the image's build needs", f)
 		}
 	}
-	for _, f := range []string{".git/config", ".env", "bridge/server_test.go", "deploy/kubernetes/secret.yaml"} {
+	for _, f := range []string{".git/config", ".env", "bridge/server_test.go", "deploy/kubernetes/secret.env"} {
 		if !dockerIgnored(patterns, f) {
 			t.Errorf(".dockerignore sends %s to the daemon", f)
 		}
