@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +40,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -1002,6 +1004,147 @@ func TestKubeDeployment(t *testing.T) {
 	checkEnvFrom(t, "deployment", c, m.configMap(t, kubeConfigMap).Name)
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Error("automountServiceAccountToken is not false: the bridge never talks to the API server")
+	}
+}
+
+// The rules of the memory arithmetic in docs/operations.md, "Memory".
+const (
+	memRequestHeadroom = 1.2  // the request: the normal peak and a fifth more
+	memRequestStep     = 32   // MiB: the request rounded up to a multiple
+	memLimitShare      = 0.85 // GOMEMLIMIT's share of the limit; the limit is the worst case over it
+	memLimitStep       = 64   // MiB: the limit rounded up to a multiple
+	memMeasuredDedup   = 100000
+)
+
+// memTerm is one row of docs/operations.md's memory table.
+type memTerm struct {
+	term      string
+	mib       float64
+	inRequest bool
+}
+
+// memoryTerms reads the table of the "### Memory" section.
+func memoryTerms(t *testing.T) ([]memTerm, string) {
+	t.Helper()
+	doc := string(readRepoFile(t, "docs", "operations.md"))
+	i := strings.Index(doc, "\n### Memory\n")
+	if i < 0 {
+		t.Fatal("docs/operations.md has no ### Memory section")
+	}
+	sec := doc[i+1:]
+	if j := strings.Index(sec[1:], "\n#"); j >= 0 {
+		sec = sec[:j+1]
+	}
+	var terms []memTerm
+	for line := range strings.Lines(sec) {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		if len(cells) != 4 {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(cells[1]), 64)
+		if err != nil {
+			continue // the header and its rule
+		}
+		in := strings.TrimSpace(cells[2])
+		if in != "request, limit" && in != "limit" {
+			t.Fatalf("memory table: %q is counted in %q, want \"request, limit\" or \"limit\"", cells[0], in)
+		}
+		terms = append(terms, memTerm{term: strings.TrimSpace(cells[0]), mib: v, inRequest: in == "request, limit"})
+	}
+	if len(terms) == 0 {
+		t.Fatal("docs/operations.md's Memory section has no table of terms")
+	}
+	return terms, sec
+}
+
+// roundTo rounds a number of MiB to one decimal, as the docs write them.
+func roundTo(mib float64) float64 { return math.Round(mib*10) / 10 }
+
+// TestKubeMemoryMatchesTheDocs redoes the arithmetic of docs/operations.md
+// from its table of measured terms and checks the Deployment's memory
+// request, limit and GOMEMLIMIT against it, the docs' results, and the
+// settings the terms assume.
+func TestKubeMemoryMatchesTheDocs(t *testing.T) {
+	m := loadKube(t)
+	cfg := kubeConfig(t, m)
+	terms, sec := memoryTerms(t)
+	var normal, worst, inflight, conns float64
+	for _, tm := range terms {
+		worst += tm.mib
+		if tm.inRequest {
+			normal += tm.mib
+		}
+		switch {
+		case strings.Contains(tm.term, "BRIDGE_HTTP_MAX_CONNS"):
+			conns += tm.mib
+			mt := regexp.MustCompile(`BRIDGE_HTTP_MAX_CONNS.*?([\d,]+) × ([\d.]+) KiB`).FindStringSubmatch(tm.term)
+			if mt == nil {
+				t.Fatalf("memory table: %q does not say connections × KiB", tm.term)
+			}
+			n, _ := strconv.Atoi(strings.ReplaceAll(mt[1], ",", ""))
+			kib, _ := strconv.ParseFloat(mt[2], 64)
+			if n != cfg.HTTPMaxConns {
+				t.Errorf("memory table counts %d connections, config.env allows %d", n, cfg.HTTPMaxConns)
+			}
+			if want := roundTo(float64(n) * kib / 1024); tm.mib != want {
+				t.Errorf("memory table: %d × %.1f KiB is %.1f MiB, not %.1f", n, kib, want, tm.mib)
+			}
+		case !tm.inRequest:
+			inflight += tm.mib
+		}
+	}
+	// Bodies and the records that embed them, both within the budget.
+	if want := 2 * float64(cfg.MaxInFlightBytes) / (1 << 20); inflight != want {
+		t.Errorf("memory table counts %.1f MiB in flight, want twice BRIDGE_MAX_INFLIGHT_BYTES (%d): %.1f", inflight, cfg.MaxInFlightBytes, want)
+	}
+	if conns == 0 {
+		t.Error("memory table has no BRIDGE_HTTP_MAX_CONNS row")
+	}
+	if cfg.DedupMaxEntries != memMeasuredDedup {
+		t.Errorf("BRIDGE_DEDUP_MAX_ENTRIES is %d, but the measured peak had %d ids", cfg.DedupMaxEntries, memMeasuredDedup)
+	}
+
+	request := int64(math.Ceil(normal*memRequestHeadroom/memRequestStep)) * memRequestStep
+	limit := int64(math.Ceil(worst/memLimitShare/memLimitStep)) * memLimitStep
+	goMemLimit := int64(math.Floor(memLimitShare * float64(limit)))
+	if float64(goMemLimit) < worst {
+		t.Errorf("GOMEMLIMIT %d MiB is below the worst case %.1f MiB: a full load would collect without pause", goMemLimit, worst)
+	}
+	t.Logf("normal %.1f MiB → request %dMi; worst case %.1f MiB → limit %dMi; GOMEMLIMIT %dMiB", normal, request, worst, limit, goMemLimit)
+
+	// The docs show these results.
+	for _, want := range []string{
+		fmt.Sprintf("= %.1f MiB → %dMi ", roundTo(normal*memRequestHeadroom), request),
+		fmt.Sprintf("= %.1f MiB\n", roundTo(worst)),
+		fmt.Sprintf("= %.1f MiB → %dMi ", roundTo(worst/memLimitShare), limit),
+		fmt.Sprintf("= %.1f MiB → %dMiB ", roundTo(memLimitShare*float64(limit)), goMemLimit),
+	} {
+		if !strings.Contains(sec, want) {
+			t.Errorf("docs/operations.md's arithmetic does not show %q", want)
+		}
+	}
+
+	// The Deployment has them.
+	c := m.deployments[0].Spec.Template.Spec.Containers[0]
+	for what, q := range map[string]struct {
+		got  resource.Quantity
+		want int64
+	}{
+		"requests.memory": {c.Resources.Requests[corev1.ResourceMemory], request},
+		"limits.memory":   {c.Resources.Limits[corev1.ResourceMemory], limit},
+	} {
+		if want := resource.MustParse(fmt.Sprintf("%dMi", q.want)); q.got.Cmp(want) != 0 {
+			t.Errorf("%s = %s, want %s (docs/operations.md, Memory)", what, q.got.String(), want.String())
+		}
+	}
+	var gml *corev1.EnvVar
+	for i, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			gml = &c.Env[i]
+		}
+	}
+	if want := fmt.Sprintf("%dMiB", goMemLimit); gml == nil || gml.ValueFrom != nil || gml.Value != want {
+		t.Errorf("GOMEMLIMIT = %+v, want the value %s (docs/operations.md, Memory)", gml, want)
 	}
 }
 
