@@ -202,7 +202,6 @@ func TestComposeIsStrict(t *testing.T) {
 		{name: "unknown key", old: "\n  bridge:\n", new: "\n  bridge:\n    not_a_compose_key: true\n", env: composeEnv},
 		{name: "wrong type", old: "stop_grace_period: 30s", new: "stop_grace_period: [30s]", env: composeEnv},
 		{name: "dangling depends_on", old: "      topics:\n        condition: service_completed_successfully", new: "      topicz:\n        condition: service_completed_successfully", env: composeEnv},
-		{name: "token not given", env: map[string]string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,7 +235,6 @@ func TestComposeServices(t *testing.T) {
 	for k, want := range map[string]string{
 		"KAFKA_PROCESS_ROLES":                            "broker,controller",
 		"KAFKA_AUTO_CREATE_TOPICS_ENABLE":                "false",
-		"KAFKA_ADVERTISED_LISTENERS":                     "PLAINTEXT://kafka:9092",
 		"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":         "1",
 		"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
 	} {
@@ -470,6 +468,162 @@ func pinnedImage(ref string) bool {
 	name := ref[strings.LastIndex(ref, "/")+1:]
 	i := strings.LastIndex(name, ":")
 	return i > 0 && name[i+1:] != "" && name[i+1:] != "latest"
+}
+
+// TestComposeWithoutTheToken loads docker-compose.yml in a shell without
+// BRIDGE_AUTH_TOKENS, as `docker compose down` or `ps` would: the file must
+// load (no ${VAR:?} refusing at parse time), and serve, not compose, refuses
+// to start, naming the variable.
+func TestComposeWithoutTheToken(t *testing.T) {
+	if m := regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*:?\?`).FindString(string(readRepoFile(t, "docker-compose.yml"))); m != "" {
+		t.Errorf("docker-compose.yml requires a variable at parse time (%s...}): down and ps would fail without it", m)
+	}
+	p, err := loadComposeFile(t, repoFile("docker-compose.yml"), map[string]string{})
+	if err != nil {
+		t.Fatalf("docker-compose.yml without BRIDGE_AUTH_TOKENS: %v", err)
+	}
+	env := envOf(composeService(t, p, "bridge"))
+	if v, ok := env["BRIDGE_AUTH_TOKENS"]; !ok || v != "" {
+		t.Errorf("BRIDGE_AUTH_TOKENS = %q (set %v), want it empty when the shell has none", v, ok)
+	}
+	cfg := configFromEnv(t, env)
+	if _, err := cfg.auth(); err == nil || !strings.Contains(err.Error(), "BRIDGE_AUTH_TOKENS") {
+		t.Errorf("serve's auth without the token: err = %v, want a refusal naming BRIDGE_AUTH_TOKENS", err)
+	}
+}
+
+// kafkaListeners parses a Kafka listener list, NAME://host:port,...
+func kafkaListeners(t *testing.T, v string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for l := range strings.SplitSeq(v, ",") {
+		name, addr, ok := strings.Cut(strings.TrimSpace(l), "://")
+		if !ok {
+			t.Fatalf("listener %q is not NAME://host:port", l)
+		}
+		out[name] = addr
+	}
+	return out
+}
+
+// TestComposeKafkaListeners checks that Kafka serves the containers on
+// kafka:9092 and tools on the host on a second listener, which advertises the
+// loopback address and port the host reaches it on.
+func TestComposeKafkaListeners(t *testing.T) {
+	kafka := composeService(t, loadCompose(t), "kafka")
+	env := envOf(kafka)
+	listeners := kafkaListeners(t, env["KAFKA_LISTENERS"])
+	advertised := kafkaListeners(t, env["KAFKA_ADVERTISED_LISTENERS"])
+	protocols := map[string]string{}
+	for _, kv := range strings.Split(env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"], ",") {
+		k, v, _ := strings.Cut(kv, ":")
+		protocols[k] = v
+	}
+	for name := range listeners {
+		if protocols[name] == "" {
+			t.Errorf("listener %s has no security protocol in KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", name)
+		}
+	}
+	if advertised["PLAINTEXT"] != "kafka:9092" || env["KAFKA_INTER_BROKER_LISTENER_NAME"] != "PLAINTEXT" {
+		t.Errorf("PLAINTEXT advertises %q (inter-broker listener %q), want kafka:9092, the containers' address", advertised["PLAINTEXT"], env["KAFKA_INTER_BROKER_LISTENER_NAME"])
+	}
+	if _, ok := advertised[env["KAFKA_CONTROLLER_LISTENER_NAMES"]]; ok {
+		t.Error("the controller listener is advertised to clients")
+	}
+	var hostOnes []string
+	for name, addr := range advertised {
+		if name == "PLAINTEXT" {
+			continue
+		}
+		hostOnes = append(hostOnes, name)
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || (host != "localhost" && host != "127.0.0.1") {
+			t.Errorf("listener %s advertises %q, want the host's loopback", name, addr)
+			continue
+		}
+		_, lport, _ := net.SplitHostPort(listeners[name])
+		if !slices.ContainsFunc(kafka.Ports, func(pc composetypes.ServicePortConfig) bool {
+			return pc.HostIP == "127.0.0.1" && pc.Published == port && strconv.Itoa(int(pc.Target)) == lport
+		}) {
+			t.Errorf("listener %s listens on :%s and advertises %s, but kafka publishes %+v, not 127.0.0.1:%s:%s", name, lport, addr, kafka.Ports, port, lport)
+		}
+		// deploy/local/kafka.sh takes 9092 to 9094 on the host.
+		if n, _ := strconv.Atoi(port); n >= 9092 && n <= 9094 {
+			t.Errorf("listener %s is published on %s, which deploy/local/kafka.sh uses", name, port)
+		}
+	}
+	if len(hostOnes) != 1 {
+		t.Errorf("advertised listeners %v: want PLAINTEXT and one for the host", advertised)
+	}
+	if slices.ContainsFunc(kafka.Ports, func(pc composetypes.ServicePortConfig) bool { return pc.HostIP != "127.0.0.1" }) {
+		t.Errorf("kafka ports %+v: publish on the host's loopback only", kafka.Ports)
+	}
+}
+
+// TestComposeStatesTheEngineVersion checks that a compose file using
+// healthcheck start_interval says it needs Docker Engine 25, in its header
+// and in docs/operations.md: older engines refuse it.
+func TestComposeStatesTheEngineVersion(t *testing.T) {
+	uses := false
+	for _, s := range loadCompose(t, "*").Services {
+		if s.HealthCheck != nil && s.HealthCheck.StartInterval != nil {
+			uses = true
+		}
+	}
+	if !uses {
+		t.Skip("no healthcheck sets start_interval")
+	}
+	header := string(readRepoFile(t, "docker-compose.yml"))
+	header = header[:strings.Index(header, "\nname:")]
+	ops := string(readRepoFile(t, "docs", "operations.md"))
+	for name, text := range map[string]string{"docker-compose.yml's header": strings.Join(strings.Fields(strings.ReplaceAll(header, "#", "")), " "), "docs/operations.md": strings.Join(strings.Fields(ops), " ")} {
+		if !strings.Contains(text, "Docker Engine 25 or later") || !strings.Contains(text, "start_interval") {
+			t.Errorf("%s does not say that start_interval needs Docker Engine 25 or later", name)
+		}
+	}
+}
+
+// TestDockerImageHealthCheckStory checks that the Dockerfile, docker-compose.yml,
+// the README and docs/operations.md tell one story: the image has no
+// HEALTHCHECK, and compose's healthcheck runs `/webhook-bridge healthcheck`
+// against the admin port's /readyz.
+func TestDockerImageHealthCheckStory(t *testing.T) {
+	for _, st := range parseDockerfile(t, readRepoFile(t, "deploy", "Dockerfile")) {
+		for _, in := range st {
+			if in.cmd == "HEALTHCHECK" {
+				t.Errorf("deploy/Dockerfile has HEALTHCHECK %s: the docs say the image has none", in.args)
+			}
+		}
+	}
+	br := composeService(t, loadCompose(t), "bridge")
+	hc := br.HealthCheck
+	_, adminPort, _ := net.SplitHostPort(envOf(br)["BRIDGE_ADMIN_ADDR"])
+	if hc == nil || len(hc.Test) < 4 || hc.Test[1] != "/webhook-bridge" || hc.Test[2] != "healthcheck" ||
+		!strings.HasSuffix(hc.Test[3], ":"+adminPort+"/readyz") {
+		t.Errorf("bridge healthcheck = %s, want /webhook-bridge healthcheck on the admin port's /readyz", deref(hc))
+	}
+	normalize := func(b []byte) string {
+		return strings.Join(strings.Fields(strings.ReplaceAll(string(b), "#", "")), " ")
+	}
+	for _, f := range []struct {
+		name string
+		text string
+		want []string
+	}{
+		{"deploy/Dockerfile", normalize(readRepoFile(t, "deploy", "Dockerfile")), []string{"No HEALTHCHECK", "healthcheck"}},
+		{"docker-compose.yml", normalize(readRepoFile(t, "docker-compose.yml")), []string{"no HEALTHCHECK", "/webhook-bridge healthcheck", "/readyz"}},
+		{"README.md", normalize(readRepoFile(t, "README.md")), []string{"no `HEALTHCHECK`", "webhook-bridge healthcheck", "/readyz"}},
+		{"docs/operations.md", normalize(readRepoFile(t, "docs", "operations.md")), []string{"no `HEALTHCHECK`", "webhook-bridge healthcheck", "/readyz"}},
+	} {
+		for _, w := range f.want {
+			if !strings.Contains(f.text, w) {
+				t.Errorf("%s does not say %q", f.name, w)
+			}
+		}
+		if m := regexp.MustCompile(`(?i)image (has|ships|includes|with) a (docker )?health ?check`).FindString(f.text); m != "" {
+			t.Errorf("%s says %q: the image has no HEALTHCHECK", f.name, m)
+		}
+	}
 }
 
 // TestComposeHealthcheckRunsTheBinary runs the bridge's compose healthcheck
