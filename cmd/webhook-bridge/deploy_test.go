@@ -951,10 +951,10 @@ func TestKubeKustomizationListsEveryFile(t *testing.T) {
 	}
 }
 
-// kubeVersion is the release, from the repository's VERSION file.
+// kubeVersion is the release, from deploy/VERSION.
 func kubeVersion(t *testing.T) string {
 	t.Helper()
-	v := strings.TrimSpace(string(readRepoFile(t, "VERSION")))
+	v := strings.TrimSpace(string(readRepoFile(t, "deploy", "VERSION")))
 	if !regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`).MatchString(v) {
 		t.Fatalf("VERSION %q is not a release version like v1.2.3", v)
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -425,5 +426,28 @@ func syncGenerated(t *testing.T, path string, want map[string]string) {
 		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestTopLevelLayout keeps the repository's top level to the design card:
+// cmd/, bridge/, topics/, deploy/, docker-compose.yml, go.mod, go.sum,
+// README.md, .ci/ and docs/ (and git's and Docker's dotfiles).
+func TestTopLevelLayout(t *testing.T) {
+	allowed := map[string]bool{"cmd": true, "bridge": true, "topics": true, "deploy": true, "docker-compose.yml": true,
+		"go.mod": true, "go.sum": true, "README.md": true, ".ci": true, "docs": true, ".gitignore": true, ".dockerignore": true}
+	out, err := exec.Command("git", "-C", repoFile(), "ls-files").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, f := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		top, _, _ := strings.Cut(f, "/")
+		if !allowed[top] && !seen[top] {
+			t.Errorf("tracked top-level entry %q is not in the design card's layout", top)
+		}
+		seen[top] = true
+	}
+	if !seen["cmd"] || !seen["topics"] {
+		t.Fatalf("git ls-files listed no cmd/ or topics/: %q", out)
 	}
 }
