@@ -20,7 +20,8 @@ import (
 type reqInfo struct {
 	eventID, resource, action, companyID, topic string
 	authReason                                  string
-	duplicate                                   bool // a redelivery answered from the dedup cache
+	reason                                      string // why Kafka did not take the records (a 503)
+	duplicate                                   bool   // a redelivery answered from the dedup cache
 	status                                      int
 	code                                        string
 	err                                         error
@@ -146,6 +147,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		addStr(ev, "topic", info.topic)
 		addStr(ev, "error", info.code)
 		addStr(ev, "auth_reason", info.authReason)
+		addStr(ev, "reason", info.reason)
 		if info.duplicate {
 			ev = ev.Bool("duplicate", true)
 		}

@@ -1,11 +1,17 @@
 package bridge_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
 )
@@ -49,5 +55,54 @@ func TestMetricsTellTheTruth(t *testing.T) {
 	}
 	if dupLines != 1 {
 		t.Errorf("%d log lines of evt-ok with duplicate: true, want 1 (the redelivery)", dupLines)
+	}
+}
+
+// reasonErr is a publisher's error that names its cause, as topics/kafka's
+// do.
+type reasonErr struct{ reason string }
+
+func (e reasonErr) Error() string  { return "publish: " + e.reason }
+func (e reasonErr) Reason() string { return e.reason }
+
+// TestUnavailableSaysWhy: a 503's message and log line name the cause the
+// publisher gave, or what the standard library can tell, never "not in
+// time" for a refused connection.
+func TestUnavailableSaysWhy(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	tests := []struct {
+		name  string
+		err   error
+		block bool
+		want  string
+	}{
+		{name: "publisher's reason", err: fmt.Errorf("wrapped: %w", reasonErr{"not enough in-sync replicas"}), want: "not enough in-sync replicas"},
+		{name: "refused", err: fmt.Errorf("publish: %w", refused), want: "connection refused"},
+		{name: "deadline", block: true, want: "timed out"},
+		{name: "anything else", err: errors.New("boom"), want: "error"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := newTestBridge(bridge.Options{PublishTimeout: 200 * time.Millisecond})
+			tb.pub.set(tt.err, tt.block)
+			id := fmt.Sprintf("evt-why-%d", i)
+			got := tb.post(t, []byte(`{"uuid":"`+id+`","resource":{"type":"ORDER","uuid":"o-1","content":{"company":{"id":"c-1"}}},"resourceAction":"ADDED"}`))
+			var body struct{ Error, Message string }
+			if err := json.Unmarshal(got.body, &body); err != nil || got.status != http.StatusServiceUnavailable {
+				t.Fatalf("got %d %s, want a 503", got.status, got.body)
+			}
+			if want := "Kafka did not take the record: " + tt.want + "; nothing was accepted, retry later"; body.Message != want {
+				t.Errorf("message %q, want %q", body.Message, want)
+			}
+			var reasons []any
+			for _, l := range tb.log.lines(t) {
+				if l["event_id"] == id {
+					reasons = append(reasons, l["reason"])
+				}
+			}
+			if len(reasons) != 1 || reasons[0] != tt.want {
+				t.Errorf("log lines of %s have reason %v, want one with %q", id, reasons, tt.want)
+			}
+		})
 	}
 }

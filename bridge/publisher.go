@@ -9,7 +9,9 @@ import (
 // Publisher writes records durably. It is safe for concurrent use. Publish
 // returns nil only after the broker acknowledged every record with acks=all;
 // any error means the caller must not report success (a record may still
-// have landed: delivery is at least once).
+// have landed: delivery is at least once). An error that has a method
+// Reason() string names its cause in a few words ("connection refused",
+// "not enough in-sync replicas"); the 503's message and log line carry it.
 type Publisher interface {
 	Publish(ctx context.Context, recs ...topics.Record) error
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -102,7 +103,7 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 			defer func() { done(acked) }()
 		}
 		info.companyID, info.topic = ev.Key.CompanyID, rec.Topic
-		if err := s.publish(ctx, ev.Records()...); err != nil {
+		if err := s.publish(ctx, info, ev.Records()...); err != nil {
 			return err
 		}
 		if s.opts.Index != nil && ev.IndexUpdate.Topic != "" {
@@ -121,7 +122,7 @@ func (s *Server) quarantine(ctx context.Context, c echo.Context, body []byte, ki
 	info := infoOf(c)
 	rec := topics.QuarantineRecord(s.opts.Naming, body, code, detail, info.eventID, c.Request().Header.Get("Content-Type"))
 	info.topic = rec.Topic
-	if err := s.publish(ctx, rec); err != nil {
+	if err := s.publish(ctx, info, rec); err != nil {
 		return err
 	}
 	s.metrics.quarantined.WithLabelValues(code).Inc()
@@ -129,10 +130,11 @@ func (s *Server) quarantine(ctx context.Context, c echo.Context, body []byte, ki
 }
 
 // publish writes recs (an event and its index update, or a quarantined
-// body) before ctx's deadline and turns failure into a 503. Every
+// body) before ctx's deadline and turns failure into a 503 that names the
+// cause (also in info, for the log line; info may be nil). Every
 // acknowledged record counts under its topic; a failure under the first
 // record's.
-func (s *Server) publish(ctx context.Context, recs ...topics.Record) error {
+func (s *Server) publish(ctx context.Context, info *reqInfo, recs ...topics.Record) error {
 	start := time.Now()
 	err := s.pub.Publish(ctx, recs...)
 	if err == nil {
@@ -144,11 +146,31 @@ func (s *Server) publish(ctx context.Context, recs ...topics.Record) error {
 	}
 	s.metrics.publishFailed.Observe(time.Since(start).Seconds())
 	s.metrics.publishErrors.WithLabelValues(recs[0].Topic).Inc()
-	msg := "Kafka could not take the record (see the cause in the log); nothing was accepted, retry later"
-	if errors.Is(err, context.DeadlineExceeded) {
-		msg = "Kafka did not acknowledge the record in time; nothing was accepted, retry later"
+	reason := publishReason(err)
+	if info != nil {
+		info.reason = reason
 	}
-	return &Error{Kind: KindUnavailable, Code: "kafka_unavailable", Message: msg, Err: err}
+	return &Error{Kind: KindUnavailable, Code: "kafka_unavailable", Err: err,
+		Message: "Kafka did not take the record: " + reason + "; nothing was accepted, retry later"}
+}
+
+// publishReason names why a publish failed, in a few words: the
+// Publisher's own words when its error has a Reason method (see
+// Publisher), else what the standard library can tell.
+func publishReason(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		if reason := r.Reason(); reason != "" {
+			return reason
+		}
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	}
+	return "error"
 }
 
 // recordsSize is about the bytes recs take in a produce request, as the

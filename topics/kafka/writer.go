@@ -101,8 +101,17 @@ type pendingRecord struct {
 	ctx  context.Context // the caller's: once done, the record is not sent
 	msg  kafkago.Message
 	size int64
-	sent bool       // taken into a produce request; guarded by Writer.mu
-	done chan error // the outcome, sent once
+	sent bool                  // taken into a produce request; guarded by Writer.mu
+	done chan error            // the outcome, sent once
+	last atomic.Pointer[error] // the latest failed attempt's error, for a caller who gives up
+}
+
+// lastErr is the error of the record's latest failed attempt, nil if none.
+func (p *pendingRecord) lastErr() error {
+	if e := p.last.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // NewWriter builds a Writer. It does not connect until the first Publish.
@@ -152,7 +161,12 @@ func (w *Writer) Publish(ctx context.Context, recs ...topics.Record) error {
 			}
 		case <-ctx.Done():
 			w.abandon(ps[i:], lanes[i:])
-			return publishError(recs, ctx.Err())
+			err := ctx.Err()
+			if last := ps[i].lastErr(); last != nil {
+				// Say what kept failing, not only that time ran out.
+				err = fmt.Errorf("%w; the last attempt: %w", err, last)
+			}
+			return publishError(recs, err)
 		}
 	}
 	if len(errs) > 0 {
@@ -161,11 +175,12 @@ func (w *Writer) Publish(ctx context.Context, recs ...topics.Record) error {
 	return nil
 }
 
+// publishError wraps err as a *PublishError, which names its cause.
 func publishError(recs []topics.Record, err error) error {
 	if len(recs) == 1 {
-		return fmt.Errorf("publish to %s: %w", recs[0].Topic, err)
+		return &PublishError{Err: fmt.Errorf("publish to %s: %w", recs[0].Topic, err)}
 	}
-	return fmt.Errorf("publish %d records: %w", len(recs), err)
+	return &PublishError{Err: fmt.Errorf("publish %d records: %w", len(recs), err)}
 }
 
 // prepare finds the lane of r: the partition Java's default partitioner
@@ -180,11 +195,14 @@ func (w *Writer) prepare(ctx context.Context, r topics.Record) (*pendingRecord, 
 	}
 	if size > w.cfg.MaxRecordBytes {
 		// Refused here: in a lane it would fail the records written with it.
-		return nil, lane{}, fmt.Errorf("record of about %d bytes is over the %d-byte limit", size, w.cfg.MaxRecordBytes)
+		return nil, lane{}, fmt.Errorf("%w: about %d bytes, over the %d-byte limit", errRecordTooLarge, size, w.cfg.MaxRecordBytes)
 	}
 	p := &pendingRecord{ctx: ctx, msg: kafkago.Message{Key: r.Key, Value: r.Value, Headers: hs}, size: size, done: make(chan error, 1)}
 	leaders, err := w.cluster.partitions(ctx, r.Topic, w.cfg.Topics...)
 	if err != nil {
+		// No broker told where the partitions are: a failed attempt like
+		// a failed produce, or an outage from start would never count.
+		w.errors.Add(1)
 		return nil, lane{}, err
 	}
 	parts := make([]int, len(leaders))
@@ -205,7 +223,7 @@ func (w *Writer) enqueue(ps []*pendingRecord, lanes []lane) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return errors.New("the Kafka writer is closed")
+		return errWriterClosed
 	}
 	for i, p := range ps {
 		q := w.lanes[lanes[i]]
@@ -319,6 +337,9 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 		}
 		w.errors.Add(1)
 		last = err
+		for _, p := range live {
+			p.last.Store(&err)
+		}
 		w.closeConn(q)
 		if !retriable(err) {
 			return err
@@ -443,7 +464,8 @@ func sleepUntil(d time.Duration) {
 type WriterStats struct {
 	// Writes are acknowledged produce requests, Messages and Bytes what they
 	// carried; Errors are failed attempts (refused connections, timeouts and
-	// broker errors alike) and Retries the attempts after a failure.
+	// broker errors alike, and records no broker could be asked about) and
+	// Retries the attempts after a failure.
 	Writes, Messages, Bytes, Errors, Retries int64
 	// QueueLength counts the records waiting in the lanes, as of the call,
 	// for the write in flight before them.

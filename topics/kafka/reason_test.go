@@ -1,0 +1,103 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+func TestReasonNamesTheCause(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	tests := []struct {
+		name string
+		give error
+		want string
+	}{
+		{"refused", fmt.Errorf("no broker answered a metadata request: %w", refused), "connection refused"},
+		{"not enough replicas", fmt.Errorf("node 1: %w", kafkago.NotEnoughReplicas), "not enough in-sync replicas"},
+		{"after append", kafkago.NotEnoughReplicasAfterAppend, "not enough in-sync replicas"},
+		{"leader", kafkago.LeaderNotAvailable, "leader not available"},
+		{"not leader", kafkago.NotLeaderForPartition, "not the partition's leader (the leader moved)"},
+		{"unknown topic", kafkago.UnknownTopicOrPartition, "topic or partition does not exist"},
+		{"broker timeout", kafkago.RequestTimedOut, "the broker timed out waiting for the replicas"},
+		{"other kafka error", kafkago.InvalidRequiredAcks, "kafka error: " + kafkago.InvalidRequiredAcks.Title()},
+		{"reset", fmt.Errorf("node 1: %w", syscall.ECONNRESET), "connection reset"},
+		{"eof", fmt.Errorf("node 1: %w", io.ErrUnexpectedEOF), "connection reset"},
+		{"dns", &net.DNSError{Err: "no such host", Name: "kafka-0"}, "broker name not resolvable"},
+		{"io timeout", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, "timed out"},
+		{"deadline alone", context.DeadlineExceeded, "timed out"},
+		{"deadline after refusals", fmt.Errorf("%w; the last attempt: %w", context.DeadlineExceeded, refused), "timed out (last attempt: connection refused)"},
+		{"deadline after no replicas", fmt.Errorf("%w; the last attempt: %w", context.DeadlineExceeded, kafkago.NotEnoughReplicas), "timed out (last attempt: not enough in-sync replicas)"},
+		{"too large", fmt.Errorf("%w: about 9 bytes", errRecordTooLarge), "record too large"},
+		{"closed", errWriterClosed, "shutting down"},
+		{"unknown", errors.New("something else"), "error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Reason(tt.give); got != tt.want {
+				t.Errorf("Reason(%v) = %q, want %q", tt.give, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWriterToAClosedPortFailsFastAndCounts: with no broker listening, a
+// publish fails at once, says "connection refused", and counts as an error.
+func TestWriterToAClosedPortFailsFastAndCounts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	w, err := NewWriter(WriterConfig{Kafka: Config{Brokers: []string{addr}, DialTimeout: time.Second},
+		BatchSize: 10, MaxRecordBytes: 1 << 20, WriteTimeout: 5 * time.Second, MetadataTimeout: time.Second, StallCheck: time.Second}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = w.Publish(ctx, rec("t", "k", "v"))
+	var pe *PublishError
+	if !errors.As(err, &pe) || pe.Reason() != "connection refused" {
+		t.Fatalf("Publish = %v, want a *PublishError with reason connection refused", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Publish took %s to fail on a closed port", took)
+	}
+	if s := w.Stats(); s.Errors != 1 {
+		t.Errorf("Stats().Errors = %d after one refused publish, want 1", s.Errors)
+	}
+}
+
+// TestWriterNamesTheLastAttemptWhenTimeRunsOut: a lane that keeps failing
+// until the caller's deadline answers with the deadline and the cause.
+func TestWriterNamesTheLastAttemptWhenTimeRunsOut(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	w, _ := spyWriter(t, "t", 1, func(lane, []string) error { return refused })
+	w.cluster.cfg.Brokers = []string{"127.0.0.1:1"} // refreshes fail too
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := w.Publish(ctx, rec("t", "k", "v"))
+	var pe *PublishError
+	if !errors.As(err, &pe) {
+		t.Fatalf("Publish = %v, want a *PublishError", err)
+	}
+	if got, want := pe.Reason(), "timed out (last attempt: connection refused)"; got != want {
+		t.Errorf("reason %q, want %q (error: %v)", got, want, err)
+	}
+	if s := w.Stats(); s.Errors < 1 || s.Retries < 1 {
+		t.Errorf("Stats() = %+v, want errors and retries counted", s)
+	}
+}
