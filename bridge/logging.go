@@ -102,8 +102,10 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			reqContexts.Put(rc)
 		}()
 		info := &rc.info
-		scrape := c.Path() == "/metrics" // the gauge counts webhook and probe traffic, not its own scrape
-		if !scrape {
+		// The gauge counts the webhook port's requests: not the scrape that
+		// reads it, nor probes.
+		counted := c.Echo() == s.e
+		if counted {
 			s.metrics.inFlight.Inc()
 		}
 		err := next(rc)
@@ -112,7 +114,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			// would hand it the inner context, without info.
 			s.httpError(err, rc)
 		}
-		if !scrape {
+		if counted {
 			s.metrics.inFlight.Dec()
 		}
 		status := c.Response().Status

@@ -80,7 +80,7 @@ func newMetrics() *Metrics {
 		}, []string{"reason"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "webhook_bridge_requests_in_flight",
-			Help: "Requests being served.",
+			Help: "Requests being served on the webhook port (the admin port's probes and scrapes are not counted).",
 		}),
 	}
 	counter := func(name, help string) prometheus.Counter {
@@ -208,6 +208,30 @@ func (m *Metrics) WatchIndex(entries func() int, caughtUp <-chan struct{}) {
 				return 0
 			}
 		}),
+	)
+}
+
+// IndexStats are the company index reader's figures as of the call.
+type IndexStats struct {
+	// Lag is the records of the index topic not read yet, as of the
+	// latest fetch of each partition.
+	Lag int64
+	// ReadErrors counts every error reading the index topic since start.
+	ReadErrors int64
+}
+
+// WatchIndexReader exports how far the company index's reader is behind
+// its topic, and its read errors; stats must return the errors since start.
+func (m *Metrics) WatchIndexReader(stats func() IndexStats) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "webhook_bridge_company_index_lag_records",
+			Help: "Records of the company index topic not read yet, as of the latest fetch of each partition (at start: every record to catch up on).",
+		}, func() float64 { return float64(stats().Lag) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "webhook_bridge_company_index_read_errors_total",
+			Help: "Errors reading the company index topic: failed partition lookups, connections and fetches (the reader retries them).",
+		}, func() float64 { return float64(stats().ReadErrors) }),
 	)
 }
 

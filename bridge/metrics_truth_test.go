@@ -106,3 +106,35 @@ func TestUnavailableSaysWhy(t *testing.T) {
 		})
 	}
 }
+
+// TestInFlightCountsWebhooksOnly: a webhook waiting for Kafka is in flight;
+// the scrape that reads the gauge, and probes, are not.
+func TestInFlightCountsWebhooksOnly(t *testing.T) {
+	tb := newTestBridge(bridge.Options{PublishTimeout: 2 * time.Second})
+	tb.pub.set(nil, true) // the publish waits until the request gives up
+	done := make(chan response, 1)
+	go func() {
+		done <- tb.post(t, []byte(`{"uuid":"evt-wait","resource":{"type":"ORDER","uuid":"o-1","content":{"company":{"id":"c-1"}}},"resourceAction":"ADDED"}`))
+	}()
+	gauge := func() string {
+		tb.serveAdmin(t, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		got := tb.serveAdmin(t, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		for line := range strings.Lines(string(got.body)) {
+			if v, ok := strings.CutPrefix(line, "webhook_bridge_requests_in_flight "); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tb.pub.records()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // until the webhook reached the publisher
+	}
+	if got := gauge(); got != "1" {
+		t.Errorf("in flight while one webhook waits = %s, want 1", got)
+	}
+	<-done
+	if got := gauge(); got != "0" {
+		t.Errorf("in flight after it was answered = %s, want 0", got)
+	}
+}

@@ -83,6 +83,10 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, dev bool, banner
 	srv := bridge.NewServer(w, opts, log)
 	srv.Metrics().WatchWriter(writerStats(w))
 	srv.Metrics().WatchIndex(index.Len, index.CaughtUp())
+	srv.Metrics().WatchIndexReader(func() bridge.IndexStats {
+		st := index.Stats()
+		return bridge.IndexStats{Lag: st.Lag, ReadErrors: st.ReadErrors}
+	})
 
 	raiseFileLimit(cfg.HTTPMaxConns, log)
 	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
@@ -143,7 +147,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, dev bool, banner
 	}
 	deadline := time.Now().Add(cfg.ShutdownTimeout)
 	srv.BeginShutdown()
-	log.Info().Dur("grace", cfg.ShutdownGrace).Msg("shutting down: readiness is 503, still serving during the grace period")
+	log.Info().Int64("grace_ms", cfg.ShutdownGrace.Milliseconds()).Msg("shutting down: readiness is 503, still serving during the grace period")
 	select {
 	case <-time.After(cfg.ShutdownGrace):
 	case err := <-errc:

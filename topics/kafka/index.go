@@ -52,6 +52,30 @@ type Index struct {
 	read       atomic.Int64 // records read since Run started
 	caughtUp   chan struct{}
 	caughtOnce sync.Once
+
+	readErrors atomic.Int64                   // every error reading the topic, logged or not
+	partitions atomic.Pointer[[]partitionLag] // known once Run has the partitions
+	errLog     *kafkaLog                      // the reader's warnings, rate-limited
+}
+
+// partitionLag is how far the reader of one partition is: the next offset
+// it will read and the partition's high watermark as last seen.
+type partitionLag struct {
+	next, end atomic.Int64
+}
+
+// IndexStats are the index's figures as of the call.
+type IndexStats struct {
+	// Entries are the entities whose company the index holds.
+	Entries int
+	// Lag is the records of the topic not read yet: per partition, its
+	// high watermark as of the latest fetch (at start: its end offset) less
+	// the next offset to read. 0 until Run knows the partitions.
+	Lag int64
+	// ReadErrors counts every error reading the topic since Run started:
+	// failed partition lookups, connections and fetches (kafka-go's reader
+	// retries them itself), whether or not the rate-limited log showed them.
+	ReadErrors int64
 }
 
 // indexStatus is the catch-up state as Ready reports it.
@@ -72,6 +96,10 @@ var catalogPos = func() map[string]uint8 {
 	return m
 }()
 
+// indexMaxWait is the longest a fetch of the index topic waits for a new
+// record.
+const indexMaxWait = 1500 * time.Millisecond
+
 // NewIndex builds an empty index; Run fills it.
 func NewIndex(cfg IndexConfig, log zerolog.Logger) (*Index, error) {
 	if cfg.Topic == "" {
@@ -80,6 +108,7 @@ func NewIndex(cfg IndexConfig, log zerolog.Logger) (*Index, error) {
 	x := newIndex()
 	x.cfg = cfg
 	x.log = log.With().Str("component", "company-index").Logger()
+	x.errLog.log = x.log
 	return x, nil
 }
 
@@ -93,6 +122,7 @@ func newIndex() *Index {
 	for i := range x.byUUID {
 		x.byUUID[i] = make(map[[16]byte]uint32)
 	}
+	x.errLog = newKafkaLog(zerolog.Nop(), func() { x.readErrors.Add(1) })
 	return x
 }
 
@@ -122,6 +152,18 @@ func (x *Index) Len() int {
 		n += len(m)
 	}
 	return n
+}
+
+// Stats returns the index's size, lag and read errors.
+func (x *Index) Stats() IndexStats {
+	st := IndexStats{Entries: x.Len(), ReadErrors: x.readErrors.Load()}
+	if ps := x.partitions.Load(); ps != nil {
+		for i := range *ps {
+			p := &(*ps)[i]
+			st.Lag += max(0, p.end.Load()-p.next.Load())
+		}
+	}
+	return st
 }
 
 // Learn applies a company-index record this process had acknowledged, so
@@ -313,7 +355,7 @@ func (x *Index) markCaughtUp(since time.Time) {
 	x.caughtOnce.Do(func() {
 		close(x.caughtUp)
 		x.log.Info().Int("entries", x.Len()).Int64("records", x.read.Load()).
-			Dur("took", time.Since(since)).Msg("company index caught up")
+			Int64("took_ms", time.Since(since).Milliseconds()).Msg("company index caught up")
 	})
 }
 
@@ -329,7 +371,7 @@ func (x *Index) Run(ctx context.Context) error {
 			select {
 			case <-x.caughtUp:
 			default:
-				x.log.Warn().Dur("timeout", x.cfg.CatchUpTimeout).Int64("records", x.read.Load()).
+				x.log.Warn().Int64("timeout_ms", x.cfg.CatchUpTimeout.Milliseconds()).Int64("records", x.read.Load()).
 					Msg("company index did not catch up in time; ready with a partial index (REMOVED events of entities not read yet are keyed by their own uuid)")
 			}
 		})
@@ -342,6 +384,9 @@ func (x *Index) Run(ctx context.Context) error {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		if spans, err = Offsets(ctx, x.cfg.Kafka, x.cfg.Topic); err == nil {
 			break
+		}
+		if ctx.Err() == nil {
+			x.errLog.Printf("looking up the partitions of %s: %v", x.cfg.Topic, err)
 		}
 		x.status.Store(&indexStatus{err: err})
 		select {
@@ -364,6 +409,12 @@ func (x *Index) Run(ctx context.Context) error {
 			pending.Add(1)
 		}
 	}
+	lags := make([]partitionLag, len(spans))
+	for i, sp := range spans {
+		lags[i].next.Store(sp.First)
+		lags[i].end.Store(sp.End)
+	}
+	x.partitions.Store(&lags)
 	x.status.Store(&indexStatus{target: target})
 	if pending.Load() == 0 {
 		x.markCaughtUp(start)
@@ -372,8 +423,16 @@ func (x *Index) Run(ctx context.Context) error {
 	for i, sp := range spans {
 		readers[i] = kafkago.NewReader(kafkago.ReaderConfig{
 			Brokers: x.cfg.Kafka.Brokers, Topic: x.cfg.Topic, Partition: sp.Partition, Dialer: dialer,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 1000,
-			ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) { x.log.Warn().Msgf(msg, args...) }),
+			MinBytes: 1, MaxBytes: 16 << 20, QueueCapacity: 1000,
+			// kafka-go asks the broker to wait MaxWait less a margin for the
+			// round trip (1 s, or a quarter of MaxWait when under 1 s), and
+			// times the read out at MaxWait. At 500 ms the margin was 125 ms,
+			// which a busy broker or machine can exceed: an "i/o timeout"
+			// and a reconnection while healthy. A new record is
+			// returned at once whatever MaxWait is (MinBytes 1); Close waits
+			// for the fetch in flight, so MaxWait also bounds the shutdown.
+			MaxWait:     indexMaxWait,
+			ErrorLogger: x.errLog.with(x.log.With().Int("partition", sp.Partition).Logger()),
 		})
 		// A reader without a group starts at the first offset; say so.
 		_ = readers[i].SetOffset(kafkago.FirstOffset)
@@ -390,7 +449,7 @@ func (x *Index) Run(ctx context.Context) error {
 					if ctx.Err() != nil {
 						return
 					}
-					x.log.Warn().Err(err).Int("partition", sp.Partition).Msg("reading the company index")
+					x.errLog.with(x.log.With().Int("partition", sp.Partition).Logger()).Printf("reading the company index: %v", err)
 					select {
 					case <-ctx.Done():
 						return
@@ -400,6 +459,11 @@ func (x *Index) Run(ctx context.Context) error {
 				}
 				x.apply(m.Key, m.Value)
 				x.read.Add(1)
+				lag := &lags[i]
+				lag.next.Store(m.Offset + 1)
+				if m.HighWaterMark > lag.end.Load() {
+					lag.end.Store(m.HighWaterMark)
+				}
 				// The record at end-1 is there to be read: compaction never
 				// touches the active segment, which holds the last record.
 				if !done && m.Offset+1 >= sp.End {

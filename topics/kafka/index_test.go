@@ -1,7 +1,9 @@
 package kafka_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -583,4 +585,81 @@ func BenchmarkIndexLookup(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestIndexCountsReadErrorsAndLogsThemSparingly: while healthy the index
+// reports no read errors and no lag; once its broker is gone, errors count
+// up while the log shows each kind of failure once.
+func TestIndexCountsReadErrorsAndLogsThemSparingly(t *testing.T) {
+	b, err := kafka.StartDevBroker("127.0.0.1:0") // one this test may stop
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	kc := kafka.Config{Brokers: []string{b.Addr()}, DialTimeout: time.Second}
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, 3)
+	publish(t, kc, topics.IndexRecord(n, "order", "4410021", coA), topics.IndexRecord(n, "user", sub2, coB))
+	var logs syncBuf
+	x, err := kafka.NewIndex(kafka.IndexConfig{Kafka: kc, Topic: n.Index()}, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = x.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := x.WaitCaughtUp(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := x.Stats(); st.Entries != 2 || st.Lag != 0 || st.ReadErrors != 0 {
+		t.Errorf("Stats() caught up = %+v, want 2 entries, no lag, no errors", st)
+	}
+
+	b.Close()
+	eventually(t, "read errors counted", func() bool { return x.Stats().ReadErrors >= 10 })
+	templates := map[string]int{}
+	for line := range strings.Lines(logs.String()) {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		if m["message"] != "kafka client error" {
+			continue
+		}
+		tmpl, _ := m["template"].(string)
+		templates[tmpl]++
+		if _, ok := m["partition"]; !ok || m["detail"] == "" {
+			t.Errorf("kafka client error without partition or detail: %s", line)
+		}
+	}
+	if len(templates) == 0 {
+		t.Fatalf("no kafka client error logged; log:\n%s", logs.String())
+	}
+	for tmpl, n := range templates {
+		if n > 1 {
+			t.Errorf("%q logged %d times within the interval, want once", tmpl, n)
+		}
+	}
+	t.Logf("%d read errors, logged as %v", x.Stats().ReadErrors, templates)
+}
+
+// syncBuf is a log destination tests read while the index writes.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
