@@ -21,6 +21,8 @@ type reqInfo struct {
 	eventID, resource, action, companyID, topic string
 	authReason                                  string
 	reason                                      string // why Kafka did not take the records (a 503)
+	client                                      string // the client's IP (see Server.client)
+	viaProxy                                    bool   // client was read from X-Forwarded-For
 	duplicate                                   bool   // a redelivery answered from the dedup cache
 	status                                      int
 	code                                        string
@@ -102,6 +104,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			reqContexts.Put(rc)
 		}()
 		info := &rc.info
+		info.client, info.viaProxy = s.client(req)
 		// The gauge counts the webhook port's requests: not the scrape that
 		// reads it, nor probes.
 		counted := c.Echo() == s.e
@@ -141,7 +144,12 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			ev = l.Warn()
 		}
 		ev = ev.Str("method", clip(req.Method)).Str("path", clip(req.URL.Path)).Int("status", status).
-			Float64("latency_ms", float64(latency.Microseconds())/1000).Str("remote", req.RemoteAddr)
+			Float64("latency_ms", float64(latency.Microseconds())/1000)
+		if info.viaProxy {
+			ev = ev.Str("remote", info.client).Str("proxy", req.RemoteAddr)
+		} else {
+			ev = ev.Str("remote", req.RemoteAddr)
+		}
 		addStr(ev, "event_id", info.eventID)
 		addStr(ev, "resource", info.resource)
 		addStr(ev, "action", info.action)

@@ -57,7 +57,7 @@ func (a *Auth) handleToken(s *Server) echo.HandlerFunc {
 				return &oauthError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("parameter %s is repeated", topics.Quote(k))}
 			}
 		}
-		addr, now := clientAddr(r), time.Now()
+		addr, now := infoOf(c).client, time.Now()
 		if d := s.throttle.wait(addr, now); d > 0 {
 			s.metrics.throttled.Inc()
 			return &Error{Kind: KindThrottled, Code: "too_many_failures", RetryAfter: d,

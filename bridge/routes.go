@@ -76,7 +76,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			trustConn(c.Request())
 			return next(c)
 		}
-		addr, now := clientAddr(c.Request()), time.Now()
+		addr, now := infoOf(c).client, time.Now()
 		if d := s.throttle.wait(addr, now); d > 0 {
 			s.metrics.throttled.Inc()
 			infoOf(c).authReason = "throttled"

@@ -8,6 +8,7 @@ package bridge
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,12 @@ type Options struct {
 	// Auth authenticates deliveries; nil accepts every delivery. An *Auth
 	// with OAuth2 on also serves POST /oauth/token.
 	Auth Authenticator
+	// TrustedProxies are the proxies in front of the server (an ingress, a
+	// load balancer). Only a request whose peer is one of them has its
+	// X-Forwarded-For read, for the client address that the log shows and
+	// that failed authentications are throttled by. Empty: the peer is the
+	// client.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the bridge's HTTP handler.

@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -32,15 +30,6 @@ func newThrottle(perSecond float64, burst int) *throttle {
 		return nil // off
 	}
 	return &throttle{every: rate.Limit(perSecond), burst: burst, buckets: map[string]*rate.Limiter{}}
-}
-
-// clientAddr is the address failures are counted under: the peer's IP.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // wait is how long addr must wait before its credentials are checked again;

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -85,5 +86,78 @@ func TestFailedAuthenticationsAreThrottledPerAddress(t *testing.T) {
 	}
 	if refusedLines == 0 || refusedLines >= 400 {
 		t.Errorf("%d log lines for 400 refused requests, want some but fewer (sampled)", refusedLines)
+	}
+}
+
+// TestTrustedProxies: only a request from a trusted proxy has its
+// X-Forwarded-For read; the client is the right-most address that is not a
+// trusted proxy, and it is what the log shows and the throttle counts.
+func TestTrustedProxies(t *testing.T) {
+	a, err := bridge.NewAuth(bridge.AuthConfig{Modes: []string{bridge.ModeToken}, Tokens: []string{tokCurrent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuf{}
+	srv := bridge.NewServer(&pubSpy{}, testOptions(bridge.Options{Naming: topics.Naming{Prefix: "appdirect."}, Auth: a,
+		AuthFailuresPerSecond: 1, AuthFailureBurst: 3,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::1/128")}}), zerolog.New(logs))
+	webhook := func(token, peer string, xff ...string) int {
+		r := httptest.NewRequest(http.MethodPost, "/webhooks", strings.NewReader(fmt.Sprintf(orderEvent, time.Now().UnixNano())))
+		r.Header.Set("X-AppDirect-Webhook-Token", token)
+		r.RemoteAddr = peer
+		for _, v := range xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	lastLine := func() map[string]any {
+		lines := logs.lines(t)
+		return lines[len(lines)-1]
+	}
+	tests := []struct {
+		name       string
+		peer       string
+		xff        []string
+		wantRemote string
+		wantProxy  any // nil: no proxy field
+	}{
+		{"no proxy", "203.0.113.5:1000", nil, "203.0.113.5:1000", nil},
+		{"untrusted peer's header is ignored", "203.0.113.5:1000", []string{"192.0.2.1"}, "203.0.113.5:1000", nil},
+		{"trusted proxy", "10.1.2.3:555", []string{"192.0.2.1"}, "192.0.2.1", "10.1.2.3:555"},
+		{"client-written hops on the left are ignored", "10.1.2.3:555", []string{"6.6.6.6, 192.0.2.1, 10.9.9.9"}, "192.0.2.1", "10.1.2.3:555"},
+		{"several headers read right to left", "10.1.2.3:555", []string{"6.6.6.6", "192.0.2.2", "10.0.0.7"}, "192.0.2.2", "10.1.2.3:555"},
+		{"IPv6 proxy, address with port", "[2001:db8::1]:443", []string{"192.0.2.3:9999"}, "192.0.2.3", "[2001:db8::1]:443"},
+		{"a garbled hop keeps the last vouched-for address", "10.1.2.3:555", []string{"192.0.2.1, garbage, 10.0.0.9"}, "10.0.0.9", "10.1.2.3:555"},
+		{"garbage right away: the peer", "10.1.2.3:555", []string{"unknown"}, "10.1.2.3:555", nil},
+		{"every hop trusted: the left-most", "10.1.2.3:555", []string{"10.0.0.5, 10.0.0.6"}, "10.0.0.5", "10.1.2.3:555"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := webhook(tokCurrent, tt.peer, tt.xff...); got != http.StatusAccepted {
+				t.Fatalf("status %d, want 202", got)
+			}
+			l := lastLine()
+			if l["remote"] != tt.wantRemote || l["proxy"] != tt.wantProxy {
+				t.Errorf("log remote %v proxy %v, want %v and %v", l["remote"], l["proxy"], tt.wantRemote, tt.wantProxy)
+			}
+		})
+	}
+
+	// The throttle counts the client behind the proxy, not the proxy.
+	const proxy = "10.1.2.3:555"
+	for range 10 {
+		webhook("wrong", proxy, "198.51.100.66")
+	}
+	if got := webhook("wrong", proxy, "198.51.100.66"); got != http.StatusTooManyRequests {
+		t.Errorf("the guessing client behind the proxy: %d, want 429", got)
+	}
+	if got := webhook(tokCurrent, proxy, "192.0.2.77"); got != http.StatusAccepted {
+		t.Errorf("another client behind the same proxy: %d, want 202", got)
+	}
+	// A client cannot escape by writing its own X-Forwarded-For.
+	if got := webhook("wrong", proxy, "1.2.3.4, 198.51.100.66"); got != http.StatusTooManyRequests {
+		t.Errorf("the guessing client with a forged hop: %d, want 429", got)
 	}
 }

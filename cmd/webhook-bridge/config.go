@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -47,6 +48,7 @@ type Config struct {
 	OAuthSigningKeys      []string          `envconfig:"OAUTH_SIGNING_KEYS" secret:"true" desc:"keys of at least 32 bytes that sign access tokens, comma-separated: the first signs, all verify (secret)"`
 	AuthFailuresPerSecond float64           `envconfig:"AUTH_FAILURES_PER_SECOND" default:"1" desc:"failed authentications allowed per client address and second, on average (webhooks and /oauth/token); beyond the burst the address gets 429 with Retry-After before its credentials are checked (0 turns it off)"`
 	AuthFailureBurst      int               `envconfig:"AUTH_FAILURE_BURST" default:"20" desc:"failed authentications a client address may make at once before AUTH_FAILURES_PER_SECOND applies"`
+	TrustedProxies        []string          `envconfig:"TRUSTED_PROXIES" desc:"comma-separated IPs or CIDRs of the proxies in front of the webhook port: only from them is X-Forwarded-For read, its right-most address not one of them being the client the log and the auth throttle use (default: none; the peer is the client)"`
 	OAuthTokenTTL         time.Duration     `envconfig:"OAUTH_TOKEN_TTL" default:"1h" desc:"lifetime of an issued access token"`
 	TLSCertFile           string            `envconfig:"TLS_CERT_FILE" desc:"PEM certificate (chain) to serve HTTPS; with TLS_KEY_FILE"`
 	TLSKeyFile            string            `envconfig:"TLS_KEY_FILE" desc:"PEM private key of TLS_CERT_FILE"`
@@ -113,7 +115,31 @@ func loadConfig() (Config, error) {
 	case c.ShutdownGrace >= c.ShutdownTimeout:
 		return c, fmt.Errorf("configuration: BRIDGE_SHUTDOWN_GRACE (%s) must be shorter than BRIDGE_SHUTDOWN_TIMEOUT (%s)", c.ShutdownGrace, c.ShutdownTimeout)
 	}
+	if _, err := c.trustedProxies(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// trustedProxies parses BRIDGE_TRUSTED_PROXIES: an IP stands for itself.
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range c.TrustedProxies {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("configuration: BRIDGE_TRUSTED_PROXIES: %s is not an IP address or CIDR", topics.Quote(v))
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // hideSecretValue rewrites envconfig's error for a secret variable, which
@@ -250,12 +276,15 @@ func (c Config) auth() (*bridge.Auth, error) {
 	return a, nil
 }
 
+// serverOptions are the bridge's options; loadConfig has checked them.
 func (c Config) serverOptions() bridge.Options {
+	proxies, _ := c.trustedProxies()
 	return bridge.Options{
 		Naming: c.naming(), MaxBodyBytes: c.MaxBodyBytes, PublishTimeout: c.PublishTimeout, RetryAfter: c.RetryAfter,
 		AuthFailuresPerSecond: c.AuthFailuresPerSecond, AuthFailureBurst: c.AuthFailureBurst,
 		MaxInFlightBytes: c.MaxInFlightBytes, MaxRecordBytes: c.maxRecordBytes(),
 		MaxInFlight: c.MaxInFlight, DedupTTL: c.DedupTTL, DedupMaxEntries: c.DedupMaxEntries,
+		TrustedProxies: proxies,
 	}
 }
 

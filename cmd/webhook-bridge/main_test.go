@@ -188,6 +188,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"unknown auth mode", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_MODE": "hmac"}, []string{"serve"}, `"hmac" is not one of`},
 		{"tls cert without key", map[string]string{"BRIDGE_TLS_CERT_FILE": "/x.pem"}, []string{"serve"}, "BRIDGE_TLS_CERT_FILE and BRIDGE_TLS_KEY_FILE"},
 		{"placeholder token", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_TOKENS": "REPLACE_ME"}, []string{"serve"}, "placeholder REPLACE_ME"},
+		{"trusted proxy not an address", map[string]string{"BRIDGE_TRUSTED_PROXIES": "10.0.0.0/8,ingress"}, []string{"serve"}, `BRIDGE_TRUSTED_PROXIES: "ingress" is not an IP address or CIDR`},
 		{"unknown command", nil, []string{"launch"}, `unknown command "launch"`},
 		{"no command", nil, nil, "no command"},
 	}
