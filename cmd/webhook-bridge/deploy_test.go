@@ -1952,9 +1952,21 @@ func newDeployBridge(t *testing.T, pub bridge.Publisher) *bridge.Server {
 func scrapeFamilies(t *testing.T) map[string]scrapedFamily {
 	t.Helper()
 	pub := &nopPublisher{}
-	srv := newDeployBridge(t, pub)
-	// serve wires the Kafka writer's statistics the same way.
+	auth, err := bridge.NewAuth(bridge.AuthConfig{Modes: []string{bridge.ModeToken}, Tokens: []string{deployToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := defaultConfig(t).serverOptions()
+	opts.PublishTimeout, opts.Auth = time.Second, auth
+	opts.Kafka = func() error { return nil } // serve checks Kafka in the background
+	srv := bridge.NewServer(pub, opts, zerolog.Nop())
+	// serve wires the Kafka writer's statistics and the company index the
+	// same way.
 	srv.Metrics().WatchWriter(func() bridge.WriterStats { return bridge.WriterStats{Writes: 1, Messages: 1} })
+	caughtUp := make(chan struct{})
+	close(caughtUp)
+	srv.Metrics().WatchIndex(func() int { return 0 }, caughtUp)
+	srv.Metrics().WatchIndexReader(func() bridge.IndexStats { return bridge.IndexStats{} })
 	do := func(method, target, body string, token bool) int {
 		req := httptest.NewRequest(method, target, strings.NewReader(body))
 		if body != "" {
@@ -2154,9 +2166,24 @@ func TestGrafanaDashboardQueriesExportedMetrics(t *testing.T) {
 		"webhook_bridge_ready",
 		"webhook_bridge_kafka_writer_errors_total",
 		"webhook_bridge_kafka_writer_retries_total",
+		// and issue 13: Kafka's reachability, the company index,
+		// duplicates, overload and throttling.
+		"webhook_bridge_kafka_up",
+		"webhook_bridge_company_index_entries",
+		"webhook_bridge_company_index_lag_records",
+		"webhook_bridge_company_index_read_errors_total",
+		"webhook_bridge_duplicates_total",
+		"webhook_bridge_overloaded_total",
+		"webhook_bridge_auth_throttled_total",
 	} {
 		if !queried[want] {
 			t.Errorf("the dashboard has no panel on %s", want)
+		}
+	}
+	// 4xx and 5xx apart, not one "non-2xx" lump.
+	for _, class := range []string{`code=~"4.."`, `code=~"5.."`} {
+		if !slices.ContainsFunc(exprs, func(e string) bool { return strings.Contains(e, class) }) {
+			t.Errorf("the dashboard shows no rate of %s on its own", class)
 		}
 	}
 	for _, h := range []string{"webhook_bridge_request_duration_seconds_bucket", "webhook_bridge_kafka_publish_duration_seconds_bucket"} {
