@@ -54,7 +54,7 @@ func newMetrics() *Metrics {
 		}, []string{"route", "resource", "action", "code"}),
 		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "webhook_bridge_request_duration_seconds",
-			Help:    "Time from request received to response written, by route.",
+			Help:    "Time from request received to response written, by route (buckets from 0.5 ms to 30 s).",
 			Buckets: latencyBuckets,
 		}, []string{"route"}),
 		publishSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -68,7 +68,7 @@ func newMetrics() *Metrics {
 		}, []string{"topic"}),
 		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webhook_bridge_publish_errors_total",
-			Help: "Records Kafka did not acknowledge in time (answered 503), by topic.",
+			Help: "Publishes Kafka did not take (refused, unreachable or out of time; answered 503 with the reason in the log), by the topic of their first record.",
 		}, []string{"topic"}),
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webhook_bridge_quarantined_total",
@@ -76,7 +76,7 @@ func newMetrics() *Metrics {
 		}, []string{"reason"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webhook_bridge_auth_failures_total",
-			Help: "Deliveries refused with 401, by reason.",
+			Help: "Deliveries refused with 401, and failed token requests (token_*), by reason.",
 		}, []string{"reason"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "webhook_bridge_requests_in_flight",
@@ -103,7 +103,8 @@ func newMetrics() *Metrics {
 	m.Registry.MustRegister(m.overloaded, m.duplicates, m.panics, m.throttled, m.connsRefused, m.conns, m.connsMax)
 	// Known label values start at 0, so dashboards and alerts see a series
 	// before the first event of its kind.
-	for _, code := range []string{topics.CodeInvalidJSON, topics.CodeInvalidEnvelope, topics.CodeUnknownResource, topics.CodeUnsupportedAction} {
+	for _, code := range []string{topics.CodeInvalidJSON, topics.CodeInvalidEnvelope, topics.CodeUnknownResource,
+		topics.CodeUnsupportedAction, topics.CodeFieldTooLong, topics.CodeRecordTooLarge} {
 		m.quarantined.WithLabelValues(code)
 	}
 	for _, r := range authReasons {
@@ -143,12 +144,12 @@ func newWriterCollector(stats func() WriterStats) *writerCollector {
 	}
 	return &writerCollector{
 		stats:    stats,
-		writes:   d("writes_total", "Produce requests the Kafka writer sent."),
-		messages: d("messages_total", "Records the Kafka writer wrote."),
-		bytes:    d("bytes_total", "Bytes of records the Kafka writer wrote."),
-		errors:   d("errors_total", "Produce attempts that failed."),
-		retries:  d("retries_total", "Produce attempts that were retries."),
-		queue:    d("queue_length", "Records waiting in the writer's queue."),
+		writes:   d("writes_total", "Produce requests Kafka acknowledged."),
+		messages: d("messages_total", "Records in the produce requests Kafka acknowledged."),
+		bytes:    d("bytes_total", "Bytes of keys and values in the produce requests Kafka acknowledged."),
+		errors:   d("errors_total", "Failed attempts of the Kafka writer: produce requests refused, timed out or answered with an error, and records no broker could be asked about."),
+		retries:  d("retries_total", "Produce attempts that retried a failed one, to the same or a new leader."),
+		queue:    d("queue_length", "Records waiting in the writer's partition lanes behind the produce request in flight."),
 	}
 }
 

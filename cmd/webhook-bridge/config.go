@@ -21,7 +21,7 @@ import (
 	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
-//go:generate go test -run TestDocsConfigTable -update .
+//go:generate go test -run TestDocsConfigTable|TestDocsMetricsTable -update .
 
 // envPrefix is the prefix of every environment variable the binary reads.
 const envPrefix = "BRIDGE"

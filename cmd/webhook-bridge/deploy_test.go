@@ -1946,27 +1946,34 @@ func newDeployBridge(t *testing.T, pub bridge.Publisher) *bridge.Server {
 	return bridge.NewServer(pub, opts, zerolog.Nop())
 }
 
-// scrapeFamilies serves the requests a running bridge sees, so that every
-// labelled series exists, then returns every metric family GET /metrics
-// exports: name → type and the label names of its series.
-func scrapeFamilies(t *testing.T) map[string]scrapedFamily {
+// newWiredBridge is a server with every collector serve registers: the
+// Kafka check, the writer's statistics and the company index (fakes of
+// them), so that /metrics exports every family a running bridge does.
+func newWiredBridge(t *testing.T, pub bridge.Publisher) *bridge.Server {
 	t.Helper()
-	pub := &nopPublisher{}
 	auth, err := bridge.NewAuth(bridge.AuthConfig{Modes: []string{bridge.ModeToken}, Tokens: []string{deployToken}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := defaultConfig(t).serverOptions()
 	opts.PublishTimeout, opts.Auth = time.Second, auth
-	opts.Kafka = func() error { return nil } // serve checks Kafka in the background
+	opts.Kafka = func() error { return nil }
 	srv := bridge.NewServer(pub, opts, zerolog.Nop())
-	// serve wires the Kafka writer's statistics and the company index the
-	// same way.
 	srv.Metrics().WatchWriter(func() bridge.WriterStats { return bridge.WriterStats{Writes: 1, Messages: 1} })
 	caughtUp := make(chan struct{})
 	close(caughtUp)
 	srv.Metrics().WatchIndex(func() int { return 0 }, caughtUp)
 	srv.Metrics().WatchIndexReader(func() bridge.IndexStats { return bridge.IndexStats{} })
+	return srv
+}
+
+// scrapeFamilies serves the requests a running bridge sees, so that every
+// labelled series exists, then returns every metric family GET /metrics
+// exports: name → type and the label names of its series.
+func scrapeFamilies(t *testing.T) map[string]scrapedFamily {
+	t.Helper()
+	pub := &nopPublisher{}
+	srv := newWiredBridge(t, pub)
 	do := func(method, target, body string, token bool) int {
 		req := httptest.NewRequest(method, target, strings.NewReader(body))
 		if body != "" {
@@ -2404,19 +2411,8 @@ func githubAnchor(heading string) string {
 // 202 and one answered 503.
 func servedExposition(t *testing.T) string {
 	t.Helper()
-	auth, err := bridge.NewAuth(bridge.AuthConfig{Modes: []string{bridge.ModeToken}, Tokens: []string{deployToken}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	pub := &nopPublisher{}
-	opts := defaultConfig(t).serverOptions()
-	opts.PublishTimeout, opts.Auth = time.Second, auth
-	opts.Kafka = func() error { return nil }
-	srv := bridge.NewServer(pub, opts, zerolog.Nop())
-	srv.Metrics().WatchWriter(func() bridge.WriterStats { return bridge.WriterStats{} })
-	caughtUp := make(chan struct{})
-	close(caughtUp)
-	srv.Metrics().WatchIndex(func() int { return 0 }, caughtUp)
+	srv := newWiredBridge(t, pub)
 	for _, r := range []struct {
 		body      string
 		kafkaDown bool

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
@@ -450,4 +454,68 @@ func TestTopLevelLayout(t *testing.T) {
 	if !seen["cmd"] || !seen["topics"] {
 		t.Fatalf("git ls-files listed no cmd/ or topics/: %q", out)
 	}
+}
+
+// TestDocsMetricsTable keeps the metrics table of docs/operations.md equal
+// to what /metrics exports: every family of a server wired as serve wires
+// it, with its type, labels and help text.
+func TestDocsMetricsTable(t *testing.T) {
+	syncGenerated(t, filepath.Join(root, "docs", "operations.md"), map[string]string{"metrics": metricsTable(t)})
+}
+
+// closedLabels are labels whose every value exists from start (at 0): the
+// table lists their values.
+var closedLabels = map[string]bool{"outcome": true, "reason": true}
+
+// metricsTable renders the bridge's own metric families, sorted by name;
+// the Go runtime's and the process's are named in the text around it.
+func metricsTable(t *testing.T) string {
+	t.Helper()
+	pub := &nopPublisher{}
+	srv := newWiredBridge(t, pub)
+	for _, fail := range []bool{false, true} { // every labelled family gets a series
+		pub.fail = fail
+		req := httptest.NewRequest(http.MethodPost, "/webhooks", strings.NewReader(strings.Replace(devSample, `"uuid":"7d3c1a52`, fmt.Sprintf(`"uuid":"%v7d3c1a52`, fail), 1)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(bridge.HeaderWebhookToken, deployToken)
+		srv.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	fams, err := srv.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := [][]string{{"metric", "type", "labels", "meaning"}}
+	for _, f := range fams {
+		name := f.GetName()
+		if !strings.HasPrefix(name, "webhook_bridge_") {
+			continue
+		}
+		values := map[string][]string{}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if !slices.Contains(values[l.GetName()], l.GetValue()) {
+					values[l.GetName()] = append(values[l.GetName()], l.GetValue())
+				}
+			}
+		}
+		var labels []string
+		for _, l := range slices.Sorted(maps.Keys(values)) {
+			if closedLabels[l] {
+				vs := slices.Sorted(slices.Values(values[l]))
+				labels = append(labels, fmt.Sprintf("`%s` (`%s`)", l, strings.Join(vs, "`, `")))
+			} else {
+				labels = append(labels, "`"+l+"`")
+			}
+		}
+		lbl := strings.Join(labels, ", ")
+		if lbl == "" {
+			lbl = "—"
+		}
+		help := f.GetHelp()
+		if help == "" {
+			t.Errorf("metric %s has no help text", name)
+		}
+		rows = append(rows, []string{"`" + name + "`", strings.ToLower(f.GetType().String()), lbl, strings.ReplaceAll(help, "|", `\|`)})
+	}
+	return markdownTable(rows)
 }
