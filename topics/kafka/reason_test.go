@@ -101,3 +101,33 @@ func TestWriterNamesTheLastAttemptWhenTimeRunsOut(t *testing.T) {
 		t.Errorf("Stats() = %+v, want errors and retries counted", s)
 	}
 }
+
+// TestWriterNamesTheLaneCauseForARecordThatWaited: a record that waited
+// behind a failing batch and ran out of time names what the lane met.
+func TestWriterNamesTheLaneCauseForARecordThatWaited(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	w, _ := spyWriter(t, "t", 1, func(lane, []string) error {
+		time.Sleep(50 * time.Millisecond) // an attempt takes a while, then fails
+		return refused
+	})
+	w.cluster.cfg.Brokers = []string{"127.0.0.1:1"}
+	first, cancel1 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel1()
+	go func() { _ = w.Publish(first, rec("t", "k", "first")) }()
+	for deadline := time.Now().Add(5 * time.Second); w.laneErr(lane{topic: "t"}) == nil; { // until the first attempt failed
+		if time.Now().After(deadline) {
+			t.Fatal("the first attempt did not fail within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := w.Publish(ctx, rec("t", "k", "second")) // waits behind "first"
+	var pe *PublishError
+	if !errors.As(err, &pe) {
+		t.Fatalf("Publish = %v, want a *PublishError", err)
+	}
+	if got, want := pe.Reason(), "timed out (last attempt: connection refused)"; got != want {
+		t.Errorf("reason %q, want %q (error: %v)", got, want, err)
+	}
+}

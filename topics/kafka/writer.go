@@ -94,6 +94,22 @@ type laneQueue struct {
 	// the lane's writing goroutine touches them.
 	conn       *kafkago.Conn
 	connBroker int
+	// last is the error of the lane's latest attempt, nil after a success.
+	last atomic.Pointer[error]
+}
+
+// laneErr is the error of the lane's latest attempt, nil if it succeeded.
+func (w *Writer) laneErr(l lane) error {
+	w.mu.Lock()
+	q := w.lanes[l]
+	w.mu.Unlock()
+	if q == nil {
+		return nil
+	}
+	if e := q.last.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // pendingRecord is one record of a Publish call on its way to Kafka.
@@ -162,7 +178,12 @@ func (w *Writer) Publish(ctx context.Context, recs ...topics.Record) error {
 		case <-ctx.Done():
 			w.abandon(ps[i:], lanes[i:])
 			err := ctx.Err()
-			if last := ps[i].lastErr(); last != nil {
+			last := ps[i].lastErr()
+			if last == nil {
+				// It waited behind a batch that kept failing.
+				last = w.laneErr(lanes[i])
+			}
+			if last != nil {
 				// Say what kept failing, not only that time ran out.
 				err = fmt.Errorf("%w; the last attempt: %w", err, last)
 			}
@@ -330,6 +351,7 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 			for _, p := range live {
 				size += int64(len(p.msg.Key) + len(p.msg.Value))
 			}
+			q.last.Store(nil)
 			w.writes.Add(1)
 			w.messages.Add(int64(len(live)))
 			w.bytes.Add(size)
@@ -340,6 +362,7 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 		for _, p := range live {
 			p.last.Store(&err)
 		}
+		q.last.Store(&err)
 		w.closeConn(q)
 		if !retriable(err) {
 			return err
