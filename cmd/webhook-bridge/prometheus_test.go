@@ -244,6 +244,7 @@ type promTraffic struct {
 	mu     sync.Mutex
 	counts map[int]int
 	bodies map[int]string // a body of each status, for the failure message
+	causes map[string]int // the messages of the 503s
 }
 
 func (tr *promTraffic) halt() map[int]int {
@@ -264,7 +265,7 @@ var promClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transp
 // address a trusted proxy would name) to url every every, from workers
 // goroutines.
 func startTraffic(t *testing.T, name, url string, workers int, every time.Duration, next func() (body, token, client string)) *promTraffic {
-	tr := &promTraffic{name: name, stop: make(chan struct{}), counts: map[int]int{}, bodies: map[int]string{}}
+	tr := &promTraffic{name: name, stop: make(chan struct{}), counts: map[int]int{}, bodies: map[int]string{}, causes: map[string]int{}}
 	for range workers {
 		tr.wg.Go(func() {
 			tick := time.NewTicker(every)
@@ -292,6 +293,11 @@ func startTraffic(t *testing.T, name, url string, workers int, every time.Durati
 				tr.counts[st]++
 				if _, ok := tr.bodies[st]; !ok {
 					tr.bodies[st] = answer
+				}
+				if st == http.StatusServiceUnavailable {
+					var b struct{ Message string }
+					_ = json.Unmarshal([]byte(answer), &b)
+					tr.causes[b.Message]++
 				}
 				tr.mu.Unlock()
 			}
@@ -437,14 +443,21 @@ func TestPrometheusEvaluatesTheDashboardAndAlerts(t *testing.T) {
 		t.Logf("%s: answers by status %v", tr.name, counts)
 	}
 	stopped := time.Now()
-	// A 503 says why.
+	// A 503 says why: here, that the broker's port refuses connections.
+	refused := 0
 	for _, tr := range traffic {
-		if b, ok := tr.bodies[http.StatusServiceUnavailable]; ok {
-			t.Logf("%s: the first 503: %s", tr.name, strings.TrimSpace(b))
-			if !strings.Contains(b, "Kafka did not take the record: ") {
-				t.Errorf("%s: a 503 does not name its cause: %s", tr.name, b)
+		for msg, n := range tr.causes {
+			t.Logf("%s: %d× 503 %q", tr.name, n, msg)
+			if !strings.HasPrefix(msg, "Kafka did not take the record: ") {
+				t.Errorf("%s: a 503 does not name its cause: %s", tr.name, msg)
+			}
+			if strings.Contains(msg, "connection refused") {
+				refused += n
 			}
 		}
+	}
+	if refused == 0 {
+		t.Error(`no 503 says "connection refused", though the broker's port was closed`)
 	}
 	faultWaitFor(t, 10*time.Second, "both instances scraped after the traffic stopped", func() bool {
 		return prom.value(fmt.Sprintf(`min(timestamp(webhook_bridge_build_info{job=%q}))`, promJob)) > float64(stopped.UnixMilli())/1000

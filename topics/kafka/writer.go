@@ -358,11 +358,15 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 			return nil
 		}
 		w.errors.Add(1)
-		last = err
-		for _, p := range live {
-			p.last.Store(&err)
+		// An attempt that ran into the callers' own deadline says only that
+		// time ran out: the attempt before it says why.
+		if last == nil || time.Now().Before(deadline) {
+			for _, p := range live {
+				p.last.Store(&err)
+			}
+			q.last.Store(&err)
 		}
-		q.last.Store(&err)
+		last = err
 		w.closeConn(q)
 		if !retriable(err) {
 			return err
