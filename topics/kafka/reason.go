@@ -11,7 +11,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 )
 
-// PublishError is why Writer.Publish failed: the error itself, and Reason,
+// PublishError is every error of Writer.Publish. Its Reason method names
 // the cause in a few words that a 503 and its log line can carry
 // ("connection refused", "not enough in-sync replicas", "timed out (last
 // attempt: leader not available)").
