@@ -204,6 +204,8 @@ func TestAsyncAPISchemasRefuseWhatBreaksTheContract(t *testing.T) {
 		"timestamp as a string":     mutate(func(v map[string]any) { data(v)["timestamp"] = "1718167935310" }),
 		"other spec version":        mutate(func(v map[string]any) { v["specversion"] = "0.3" }),
 		"time without milliseconds": mutate(func(v map[string]any) { v["time"] = "2024-06-12T04:52:15Z" }),
+		"upper-case source":         mutate(func(v map[string]any) { v["source"] = "https://ACME.byappdirect.com" }),
+		"source with a path":        mutate(func(v map[string]any) { v["source"] = "https://acme.byappdirect.com/api" }),
 	}
 	for name, v := range values {
 		if err := payload.Validate(v); err == nil {

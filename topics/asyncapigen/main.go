@@ -278,7 +278,7 @@ func cloudEventSchema() obj {
 		{"properties", obj{
 			{"specversion", obj{{"const", "1.0"}}},
 			{"id", str("The notification's uuid; also the event-id header. Delivery is at least once: dedupe on it.")},
-			{"source", str("scheme://host of resource.url (the marketplace that sent the event), or `appdirect` when there is none.")},
+			{"source", obj{{"type", "string"}, {"pattern", sourcePattern}, {"description", sourceDescription}}},
 			{"type", obj{{"type", "string"}, {"pattern", `^com\.appdirect\.[a-z-]+\.(added|changed|removed)$`},
 				{"description", "com.appdirect.<topic name>.<action>."}}},
 			{"subject", str("resource.uuid; absent when the webhook has none.")},
@@ -291,6 +291,15 @@ func cloudEventSchema() obj {
 		}},
 	}
 }
+
+// sourcePattern is what the CloudEvents source can be: "appdirect", or a
+// lower-case scheme and host (with a port only when it is not the default).
+const sourcePattern = `^(appdirect|[a-z][a-z0-9+.-]*://[^/?#@A-Z]+)$`
+
+const sourceDescription = "The marketplace that sent the event, normalized from resource.url: its scheme and host in lower case, " +
+	"without the scheme's default port (443 for https, 80 for http) but with any other port (https://acme.byappdirect.com:8443), " +
+	"without userinfo, path, query or fragment; an IPv6 address keeps its brackets. " +
+	"`appdirect` when resource.url is missing, relative or unparseable: a URI reference, not a URL."
 
 // webhookSchema is the AppDirect webhook envelope: what the bridge accepts.
 func webhookSchema() obj {
