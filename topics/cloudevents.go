@@ -16,7 +16,7 @@ const ceTimeLayout = "2006-01-02T15:04:05.000Z"
 func appendCloudEvent(dst []byte, res *Resource, act Action, env *Envelope, key Key) []byte {
 	// Size the value once: the body plus the attributes, escapes aside. It
 	// used to grow through about six copies of the body.
-	if need := len(env.Raw) + len(env.ID) + len(env.URL) + len(env.ResourceUUID) + len(key.CompanyID) + 256; cap(dst)-len(dst) < need {
+	if need := len(env.Raw) + len(env.ID) + len(env.URL) + len(env.ResourceUUID) + len(key.CompanyID) + 320; cap(dst)-len(dst) < need {
 		dst = append(make([]byte, 0, len(dst)+need), dst...)
 	}
 	dst = append(dst, `{"specversion":"1.0","id":`...)
@@ -41,7 +41,9 @@ func appendCloudEvent(dst []byte, res *Resource, act Action, env *Envelope, key 
 		dst = ts.AppendFormat(dst, ceTimeLayout)
 		dst = append(dst, '"')
 	}
-	dst = append(dst, `,"datacontenttype":"application/json"`...)
+	dst = append(dst, `,"datacontenttype":"application/json","dataschema":"`+dataSchemaPrefix...)
+	dst = append(dst, res.Name...)
+	dst = append(dst, dataSchemaVersion+`"`...)
 	if key.CompanyID != "" {
 		dst = append(dst, `,"companyid":`...)
 		dst = AppendJSONString(dst, key.CompanyID)

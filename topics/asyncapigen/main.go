@@ -236,6 +236,7 @@ func resourceCloudEvent(r topics.Resource, id string) obj {
 			ref("#/components/schemas/CloudEvent"),
 			obj{{"type", "object"}, {"properties", obj{
 				{"type", obj{{"enum", types}}},
+				{"dataschema", obj{{"const", topics.DataSchema(r.Name)}}},
 				{"data", ref("#/components/schemas/" + id + "Webhook")},
 			}}},
 		}},
@@ -274,7 +275,7 @@ func cloudEventSchema() obj {
 	return obj{
 		{"description", "A CloudEvents 1.0 event in structured JSON mode, as the bridge writes it."},
 		{"type", "object"},
-		{"required", []any{"specversion", "id", "source", "type", "datacontenttype", "data"}},
+		{"required", []any{"specversion", "id", "source", "type", "datacontenttype", "dataschema", "data"}},
 		{"properties", obj{
 			{"specversion", obj{{"const", "1.0"}}},
 			{"id", str("The notification's uuid; also the event-id header. Delivery is at least once: dedupe on it.")},
@@ -285,6 +286,8 @@ func cloudEventSchema() obj {
 			{"time", obj{{"type", "string"}, {"format", "date-time"}, {"pattern", `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`},
 				{"description", "The webhook's epoch-millisecond timestamp in RFC 3339 UTC with milliseconds; absent when the webhook has none (or it lies beyond year 9999)."}}},
 			{"datacontenttype", obj{{"const", "application/json"}}},
+			{"dataschema", obj{{"type", "string"}, {"pattern", `^urn:webhook-bridge:schema:[a-z-]+:v1$`},
+				{"description", "The JSON Schema of the event: urn:webhook-bridge:schema:<topic name>:v1, the $id of the resource's schema."}}},
 			{"companyid", obj{{"type", "string"}, {"minLength", 1}, {"maxLength", topics.MaxCompanyIDLength},
 				{"description", "Extension attribute: the company, exactly when the company-id header is present."}}},
 			{"data", ref("#/components/schemas/Webhook")},
