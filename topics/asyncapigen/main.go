@@ -1,7 +1,9 @@
 // Command asyncapigen writes topics/asyncapi.yaml, the AsyncAPI 3.0 document
 // of webhook-bridge's topics, from the resource catalog, the record header
-// names and the golden records of bridge/testdata/golden. Run it with
-// `go generate ./topics`; a test fails when the checked-in file differs.
+// names and the golden records of bridge/testdata/golden, and
+// topics/schemas/<topic name>.json, the JSON Schema (2020-12) of each
+// resource's CloudEvents, from the same parts. Run it with
+// `go generate ./topics`; a test fails when a checked-in file differs.
 package main
 
 import (
@@ -22,10 +24,14 @@ import (
 func main() {
 	out := flag.String("o", "asyncapi.yaml", "file to write")
 	golden := flag.String("golden", "../bridge/testdata/golden", "folder of the golden records, the examples")
+	schemas := flag.String("schemas", "schemas", "folder to write the JSON Schema of each resource to")
 	flag.Parse()
 	doc, err := generate(*golden)
 	if err == nil {
 		err = os.WriteFile(*out, doc, 0o644)
+	}
+	if err == nil {
+		err = writeSchemas(*schemas)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "asyncapigen:", err)
@@ -59,8 +65,8 @@ func generate(goldenDir string) ([]byte, error) {
 			fmt.Sprintf("Receive the %s events: %s.", r.Type, actionList(r.Actions)))})
 		messages = append(messages, kv{msgID, resourceMessage(r, examples[r.Name])})
 		schemas = append(schemas,
-			kv{id + "CloudEvent", resourceCloudEvent(r, id)},
-			kv{id + "Webhook", resourceWebhook(r)})
+			kv{id + "CloudEvent", resourceCloudEvent(&r, id)},
+			kv{id + "Webhook", resourceWebhook(&r)})
 	}
 	channels = append(channels,
 		kv{topics.QuarantineName, quarantineChannel()},
@@ -74,8 +80,8 @@ func generate(goldenDir string) ([]byte, error) {
 		kv{"quarantinedBody", quarantineMessage(examples)},
 		kv{"companyIndexEntry", indexMessage(examples)})
 	schemas = append(obj{
-		{"CloudEvent", cloudEventSchema()},
-		{"Webhook", webhookSchema()},
+		{"CloudEvent", cloudEventSchema(nil, "#/components/schemas/Webhook")},
+		{"Webhook", webhookSchema(nil)},
 		{"EventHeaders", eventHeadersSchema()},
 	}, schemas...)
 
@@ -222,113 +228,6 @@ func resourceMessage(r topics.Resource, examples []golden) obj {
 		m = append(m, kv{"examples", exs})
 	}
 	return m
-}
-
-// resourceCloudEvent is the payload schema of a resource topic.
-func resourceCloudEvent(r topics.Resource, id string) obj {
-	var types []any
-	for _, a := range r.Actions {
-		types = append(types, "com.appdirect."+r.Name+"."+string(a))
-	}
-	return obj{
-		{"description", fmt.Sprintf("A CloudEvent of a %s webhook.", r.Type)},
-		{"allOf", []any{
-			ref("#/components/schemas/CloudEvent"),
-			obj{{"type", "object"}, {"properties", obj{
-				{"type", obj{{"enum", types}}},
-				{"dataschema", obj{{"const", topics.DataSchema(r.Name)}}},
-				{"data", ref("#/components/schemas/" + id + "Webhook")},
-			}}},
-		}},
-	}
-}
-
-// resourceWebhook is the schema of a resource's webhook, the CloudEvent's
-// data.
-func resourceWebhook(r topics.Resource) obj {
-	types := []any{r.Type}
-	for _, a := range r.Aliases {
-		types = append(types, a)
-	}
-	var actions []any
-	for _, a := range r.Actions {
-		actions = append(actions, strings.ToUpper(string(a)))
-		if a == topics.Removed {
-			actions = append(actions, "DELETED")
-		}
-	}
-	return obj{
-		{"description", fmt.Sprintf("The AppDirect webhook of a %s event, as the marketplace sent it.", r.Type)},
-		{"allOf", []any{
-			ref("#/components/schemas/Webhook"),
-			obj{{"type", "object"}, {"properties", obj{
-				{"resource", obj{{"type", "object"}, {"properties", obj{{"type", obj{{"enum", types}}}}}}},
-				{"resourceAction", obj{{"enum", actions}}},
-			}}},
-		}},
-	}
-}
-
-// cloudEventSchema is what every resource record's value is.
-func cloudEventSchema() obj {
-	str := func(desc string) obj { return obj{{"type", "string"}, {"minLength", 1}, {"description", desc}} }
-	return obj{
-		{"description", "A CloudEvents 1.0 event in structured JSON mode, as the bridge writes it."},
-		{"type", "object"},
-		{"required", []any{"specversion", "id", "source", "type", "datacontenttype", "dataschema", "data"}},
-		{"properties", obj{
-			{"specversion", obj{{"const", "1.0"}}},
-			{"id", str("The notification's uuid; also the event-id header. Delivery is at least once: dedupe on it.")},
-			{"source", obj{{"type", "string"}, {"pattern", sourcePattern}, {"description", sourceDescription}}},
-			{"type", obj{{"type", "string"}, {"pattern", `^com\.appdirect\.[a-z-]+\.(added|changed|removed)$`},
-				{"description", "com.appdirect.<topic name>.<action>."}}},
-			{"subject", str("resource.uuid; absent when the webhook has none.")},
-			{"time", obj{{"type", "string"}, {"format", "date-time"}, {"pattern", `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`},
-				{"description", "The webhook's epoch-millisecond timestamp in RFC 3339 UTC with milliseconds; absent when the webhook has none (or it lies beyond year 9999)."}}},
-			{"datacontenttype", obj{{"const", "application/json"}}},
-			{"dataschema", obj{{"type", "string"}, {"pattern", `^urn:webhook-bridge:schema:[a-z-]+:v1$`},
-				{"description", "The JSON Schema of the event: urn:webhook-bridge:schema:<topic name>:v1, the $id of the resource's schema."}}},
-			{"companyid", obj{{"type", "string"}, {"minLength", 1}, {"maxLength", topics.MaxCompanyIDLength},
-				{"description", "Extension attribute: the company, exactly when the company-id header is present."}}},
-			{"data", ref("#/components/schemas/Webhook")},
-		}},
-	}
-}
-
-// sourcePattern is what the CloudEvents source can be: "appdirect", or a
-// lower-case scheme and host (with a port only when it is not the default).
-const sourcePattern = `^(appdirect|[a-z][a-z0-9+.-]*://[^/?#@A-Z]+)$`
-
-const sourceDescription = "The marketplace that sent the event, normalized from resource.url: its scheme and host in lower case, " +
-	"without the scheme's default port (443 for https, 80 for http) but with any other port (https://acme.byappdirect.com:8443), " +
-	"without userinfo, path, query or fragment; an IPv6 address keeps its brackets. " +
-	"`appdirect` when resource.url is missing, relative or unparseable: a URI reference, not a URL."
-
-// webhookSchema is the AppDirect webhook envelope: what the bridge accepts.
-func webhookSchema() obj {
-	nullable := func(desc string) obj { return obj{{"type", []any{"string", "null"}}, {"description", desc}} }
-	return obj{
-		{"description", "An AppDirect marketplace webhook notification, byte for byte as it was posted (unknown members are kept)."},
-		{"type", "object"},
-		{"required", []any{"uuid", "resource", "resourceAction"}},
-		{"properties", obj{
-			{"uuid", obj{{"type", "string"}, {"minLength", 1}, {"maxLength", 256}, {"description", "The notification's id."}}},
-			{"timestamp", obj{{"type", []any{"integer", "null"}}, {"minimum", 0}, {"maximum", int64(1) << 53},
-				{"description", "When the event happened, in Unix epoch milliseconds."}}},
-			{"resource", obj{
-				{"type", "object"},
-				{"required", []any{"type"}},
-				{"properties", obj{
-					{"type", obj{{"type", "string"}, {"minLength", 1}, {"description", "The resource kind, matched exactly (upper case)."}}},
-					{"uuid", nullable("The id of the entity; the CloudEvent subject.")},
-					{"url", nullable("The entity's REST URL on the marketplace.")},
-					{"content", obj{{"description", "The entity, as a GET on resource.url returns it; absent for REMOVED events."}}},
-				}},
-			}},
-			{"resourceAction", obj{{"type", "string"}, {"enum", []any{"ADDED", "CHANGED", "REMOVED", "DELETED"}},
-				{"description", "What happened; DELETED is read as REMOVED."}}},
-		}},
-	}
 }
 
 // eventHeadersSchema is the header map of every resource record.
