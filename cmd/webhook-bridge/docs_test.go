@@ -107,10 +107,9 @@ func TestDocsResourceTable(t *testing.T) {
 }
 
 // docsNaming is the naming the documentation shows: Config's default
-// BRIDGE_TOPIC_PREFIX.
+// BRIDGE_TOPIC_PREFIX and BRIDGE_INTERNAL_TOPIC_PREFIX.
 func docsNaming() topics.Naming {
-	f, _ := reflect.TypeFor[Config]().FieldByName("TopicPrefix")
-	return Config{TopicPrefix: f.Tag.Get("default")}.naming()
+	return Config{TopicPrefix: defaultOf("TopicPrefix"), InternalTopicPrefix: defaultOf("InternalTopicPrefix")}.naming()
 }
 
 // resourceTable renders topics.Catalog, one row per resource.
