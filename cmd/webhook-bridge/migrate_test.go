@@ -128,3 +128,29 @@ func TestOldInternalTopicsWarning(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigWarnsOfASharedInternalPrefix: changing the resource prefix
+// alone, as a second deployment on a cluster would, leaves the internal
+// topics shared.
+func TestConfigWarnsOfASharedInternalPrefix(t *testing.T) {
+	tests := []struct {
+		name     string
+		prefix   string
+		internal string
+		want     bool
+	}{
+		{"the defaults", defaultOf("TopicPrefix"), defaultOf("InternalTopicPrefix"), false},
+		{"both set", "staging.appdirect.", "staging.webhook-bridge.", false},
+		{"the old names kept", "appdirect.", "appdirect.", false},
+		{"only the resource prefix set", "staging.appdirect.", defaultOf("InternalTopicPrefix"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs syncBuffer
+			warnSharedInternalPrefix(Config{TopicPrefix: tt.prefix, InternalTopicPrefix: tt.internal}, zerolog.New(&logs))
+			if got := strings.Contains(logs.String(), "BRIDGE_INTERNAL_TOPIC_PREFIX is the default"); got != tt.want {
+				t.Errorf("warned = %v, want %v; logs: %s", got, tt.want, logs.String())
+			}
+		})
+	}
+}

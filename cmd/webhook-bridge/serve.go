@@ -70,10 +70,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, dev bool, banner
 	defer func() { stopBackground(); background.Wait() }()
 	background.Go(func() { warnTopicSetup(hctx, admin, naming.All(), log) })
 	background.Go(func() { warnOldInternalTopics(hctx, admin, cfg, log) })
-	if cfg.TopicPrefix != defaultOf("TopicPrefix") && cfg.InternalTopicPrefix == defaultOf("InternalTopicPrefix") {
-		log.Warn().Str("topic_prefix", cfg.TopicPrefix).Str("internal_topic_prefix", cfg.InternalTopicPrefix).
-			Msg("BRIDGE_TOPIC_PREFIX is set but BRIDGE_INTERNAL_TOPIC_PREFIX is the default: deployments sharing this Kafka cluster share the quarantine and the company index unless each sets its own BRIDGE_INTERNAL_TOPIC_PREFIX")
-	}
+	warnSharedInternalPrefix(cfg, log)
 
 	opts := cfg.serverOptions()
 	// Readiness is this instance's own state only (see bridge.Options.Ready);
@@ -193,6 +190,17 @@ func describeOnce(ctx context.Context, admin *kafka.Admin, names []string) (info
 			return nil, false
 		case <-time.After(5 * time.Second):
 		}
+	}
+}
+
+// warnSharedInternalPrefix logs a configuration that changed
+// BRIDGE_TOPIC_PREFIX but not BRIDGE_INTERNAL_TOPIC_PREFIX: where that is
+// done to run several deployments on one cluster, they would share the
+// quarantine (and replay each other's bodies) and the company index.
+func warnSharedInternalPrefix(cfg Config, log zerolog.Logger) {
+	if cfg.TopicPrefix != defaultOf("TopicPrefix") && cfg.InternalTopicPrefix == defaultOf("InternalTopicPrefix") {
+		log.Warn().Str("topic_prefix", cfg.TopicPrefix).Str("internal_topic_prefix", cfg.InternalTopicPrefix).
+			Msg("BRIDGE_TOPIC_PREFIX is set but BRIDGE_INTERNAL_TOPIC_PREFIX is the default: deployments sharing this Kafka cluster share the quarantine and the company index unless each sets its own BRIDGE_INTERNAL_TOPIC_PREFIX")
 	}
 }
 
