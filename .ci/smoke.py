@@ -28,7 +28,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = sys.argv[1]
 BROKERS = os.environ["BRIDGE_TEST_KAFKA_BROKERS"]
 PARTITIONS = 6
-PREFIX = "smoke-%s." % secrets.token_hex(3)
+RUN = "smoke-%s" % secrets.token_hex(3)
+PREFIX = RUN + "."
+INTERNAL = RUN + "-internal."
 TOKEN = secrets.token_hex(16)
 CLIENT_SECRET = secrets.token_hex(16)
 USER_PASSWORD = secrets.token_hex(16)
@@ -58,6 +60,7 @@ def env(**extra):
     e.update({
         "BRIDGE_KAFKA_BROKERS": BROKERS,
         "BRIDGE_TOPIC_PREFIX": PREFIX,
+        "BRIDGE_INTERNAL_TOPIC_PREFIX": INTERNAL,
         "BRIDGE_TOPIC_PARTITIONS": str(PARTITIONS),
         "BRIDGE_TOPIC_REPLICATION": "1",
         "BRIDGE_AUTH_MODE": "token,oauth2",
@@ -223,7 +226,7 @@ def main():
                 value = json.loads(r["payload"])
                 check(value == g["value"], "%s: value differs from golden" % topic)
                 check(json.loads(g["body"]) == value["data"], "%s: data is not the posted body" % topic)
-        recs = kcat_all(PREFIX + "deadletter")
+        recs = kcat_all(INTERNAL + "deadletter")
         check(len(recs) == len(quarantined), "quarantine: %d records, want %d" % (len(recs), len(quarantined)))
         got = sorted((r["payload"] or "", r["headers"].get("error")) for r in recs)
         want = sorted((b.decode(), c) for b, c in quarantined)

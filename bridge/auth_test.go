@@ -234,7 +234,7 @@ func TestAuthFailureSeriesStartAtZero(t *testing.T) {
 		`webhook_bridge_auth_failures_total{reason="invalid_token"} 0`,
 		`webhook_bridge_auth_failures_total{reason="expired_token"} 0`,
 		`webhook_bridge_quarantined_total{reason="unknown_resource"} 0`,
-		`webhook_bridge_publish_errors_total{topic="` + testPrefix + `deadletter"} 0`,
+		`webhook_bridge_publish_errors_total{topic="` + quarantineTopic + `"} 0`,
 	} {
 		if !strings.Contains(rec.Body.String(), series+"\n") {
 			t.Errorf("/metrics lacks %s before any event", series)

@@ -95,7 +95,7 @@ func TestCloudEventIsValidJSONForEverySample(t *testing.T) {
 			}
 			rec := cePost(t, body)
 			attrs := ceAttributes(t, rec.Value, body)
-			for _, a := range []string{"specversion", "id", "source", "type", "subject", "time", "datacontenttype"} {
+			for _, a := range []string{"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema"} {
 				if attrs[a] == "" {
 					t.Errorf("CloudEvent has no %s: %s", a, rec.Value)
 				}
@@ -116,7 +116,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			want: map[string]string{
 				"specversion": "1.0", "id": "evt \"1\" \\ <&>", "source": "https://acme.byappdirect.com",
 				"type": "com.appdirect.order.added", "subject": "ord\"1\x00 \u2028 é", "time": "2024-06-10T16:00:00.123Z",
-				"datacontenttype": "application/json", "companyid": "co 'quoted' <é>",
+				"datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:order:v1", "companyid": "co 'quoted' <é>",
 			},
 		},
 		{
@@ -125,7 +125,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			want: map[string]string{
 				"specversion": "1.0", "id": "evt-esc", "source": "https://acme.byappdirect.com",
 				"type": "com.appdirect.subscription.removed", "subject": "sub-1", "time": "2024-06-10T16:00:00.123Z",
-				"datacontenttype": "application/json",
+				"datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:subscription:v1",
 			},
 		},
 		{
@@ -133,7 +133,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			give: `{"uuid":"evt-bare","resource":{"type":"DISCOUNT","uuid":"d-1"},"resourceAction":"REMOVED"}`,
 			want: map[string]string{
 				"specversion": "1.0", "id": "evt-bare", "source": "appdirect", "type": "com.appdirect.discount.removed",
-				"subject": "d-1", "datacontenttype": "application/json",
+				"subject": "d-1", "datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:discount:v1",
 			},
 		},
 		{
@@ -141,7 +141,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			give: `{"uuid":"evt-null","timestamp":null,"resource":{"type":"DISCOUNT","uuid":"d-1","url":null},"resourceAction":"REMOVED"}`,
 			want: map[string]string{
 				"specversion": "1.0", "id": "evt-null", "source": "appdirect", "type": "com.appdirect.discount.removed",
-				"subject": "d-1", "datacontenttype": "application/json",
+				"subject": "d-1", "datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:discount:v1",
 			},
 		},
 		{
@@ -149,7 +149,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			give: `{"uuid":"evt-nosubj","timestamp":0,"resource":{"type":"PLATFORM","url":"http://10.0.0.7:8080/api/p"},"resourceAction":"ADDED"}`,
 			want: map[string]string{
 				"specversion": "1.0", "id": "evt-nosubj", "source": "http://10.0.0.7:8080", "type": "com.appdirect.platform.added",
-				"time": "1970-01-01T00:00:00.000Z", "datacontenttype": "application/json",
+				"time": "1970-01-01T00:00:00.000Z", "datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:platform:v1",
 			},
 		},
 		{
@@ -157,7 +157,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			give: `{"uuid":"evt-9999","timestamp":253402300799999,"resource":{"type":"DISCOUNT","uuid":"d-1"},"resourceAction":"REMOVED"}`,
 			want: map[string]string{
 				"specversion": "1.0", "id": "evt-9999", "source": "appdirect", "type": "com.appdirect.discount.removed",
-				"subject": "d-1", "time": "9999-12-31T23:59:59.999Z", "datacontenttype": "application/json",
+				"subject": "d-1", "time": "9999-12-31T23:59:59.999Z", "datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:discount:v1",
 			},
 		},
 		{
@@ -166,7 +166,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			give: `{"uuid":"evt-10000","timestamp":253402300800000,"resource":{"type":"DISCOUNT","uuid":"d-1"},"resourceAction":"REMOVED"}`,
 			want: map[string]string{
 				"specversion": "1.0", "id": "evt-10000", "source": "appdirect", "type": "com.appdirect.discount.removed",
-				"subject": "d-1", "datacontenttype": "application/json",
+				"subject": "d-1", "datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:discount:v1",
 			},
 		},
 		{
@@ -174,7 +174,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			give: `{"uuid":"evt-rel","timestamp":1718035200000,"resource":{"type":"LEAD","uuid":"l-1","url":"/api/channel/v1/leads/l-1"},"resourceAction":"CHANGED"}`,
 			want: map[string]string{
 				"specversion": "1.0", "id": "evt-rel", "source": "appdirect", "type": "com.appdirect.lead.changed",
-				"subject": "l-1", "time": "2024-06-10T16:00:00.000Z", "datacontenttype": "application/json",
+				"subject": "l-1", "time": "2024-06-10T16:00:00.000Z", "datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:lead:v1",
 			},
 		},
 		{
@@ -182,7 +182,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			give: `{"uuid":"evt-cred","timestamp":1718035200000,"resource":{"type":"LEAD","uuid":"l-1","url":"https://bot:s3cret@acme.byappdirect.com/api/l-1"},"resourceAction":"CHANGED"}`,
 			want: map[string]string{
 				"specversion": "1.0", "id": "evt-cred", "source": "https://acme.byappdirect.com", "type": "com.appdirect.lead.changed",
-				"subject": "l-1", "time": "2024-06-10T16:00:00.000Z", "datacontenttype": "application/json",
+				"subject": "l-1", "time": "2024-06-10T16:00:00.000Z", "datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:lead:v1",
 			},
 		},
 		{
@@ -190,7 +190,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			give: "\n\t " + `{"uuid":"evt-ws","timestamp":1718035200000,"resource":{"type":"MEMBERSHIP","uuid":"u-1","url":"https://acme.byappdirect.com/api/account/v1/companies/co-7/users/u-1"},"resourceAction":"REMOVED"}` + " \r\n",
 			want: map[string]string{
 				"specversion": "1.0", "id": "evt-ws", "source": "https://acme.byappdirect.com", "type": "com.appdirect.membership.removed",
-				"subject": "u-1", "time": "2024-06-10T16:00:00.000Z", "datacontenttype": "application/json", "companyid": "co-7",
+				"subject": "u-1", "time": "2024-06-10T16:00:00.000Z", "datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:membership:v1", "companyid": "co-7",
 			},
 		},
 	}

@@ -330,6 +330,7 @@ func checkContract(t *testing.T, name string, env sampleEnvelope, body []byte, r
 		"source":          u.Scheme + "://" + u.Host,
 		"subject":         env.Resource.UUID,
 		"datacontenttype": "application/json",
+		"dataschema":      "urn:webhook-bridge:schema:" + res.Name + ":v1",
 	}
 	if want.company != "" {
 		wantAttrs["companyid"] = want.company

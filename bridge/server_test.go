@@ -120,9 +120,12 @@ type testBridge struct {
 	log *logBuf
 }
 
+// The production defaults of BRIDGE_TOPIC_PREFIX and
+// BRIDGE_INTERNAL_TOPIC_PREFIX.
 const (
-	testPrefix      = "appdirect."
-	quarantineTopic = testPrefix + topics.QuarantineName
+	testPrefix         = "appdirect."
+	testInternalPrefix = "webhook-bridge."
+	quarantineTopic    = testInternalPrefix + topics.QuarantineName
 )
 
 func newTestBridge(opts bridge.Options) *testBridge { return newTestBridgeLogging(opts, &logBuf{}) }
@@ -138,8 +141,8 @@ func newTestBridgeLogging(opts bridge.Options, log *logBuf) *testBridge {
 // testOptions fills the options a test leaves zero with production's
 // values (bridge itself has no defaults); DedupTTL -1 turns dedup off.
 func testOptions(o bridge.Options) bridge.Options {
-	if o.Naming.Prefix == "" {
-		o.Naming.Prefix = testPrefix
+	if o.Naming == (topics.Naming{}) {
+		o.Naming = topics.Naming{Prefix: testPrefix, Internal: testInternalPrefix}
 	}
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 1 << 20

@@ -5,5 +5,5 @@ package topics
 // golden records as examples. It is generated from Catalog; a test fails when
 // it is stale. The catalog's tables in docs/consumers.md are rendered by a
 // test of cmd/webhook-bridge, beside the other generated documentation.
-//go:generate go run ./asyncapigen -o asyncapi.yaml -golden ../bridge/testdata/golden
+//go:generate go run ./asyncapigen -o asyncapi.yaml -schemas schemas -golden ../bridge/testdata/golden
 //go:generate go test ../cmd/webhook-bridge -run TestDocsResourceTable -update

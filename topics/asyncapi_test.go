@@ -120,16 +120,23 @@ func TestAsyncAPIChannelsFollowTheCatalog(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("channels (-want +got):\n%s", diff)
 	}
-	n := topics.Naming{Prefix: "appdirect."}
+	n := topics.Naming{Prefix: "appdirect.", Internal: "webhook-bridge."}
 	for _, name := range want {
 		address := a.at(t, "channels", name, "address")
 		topic := a.at(t, "channels", name, "bindings", "kafka", "topic")
-		if address != "{prefix}"+name || topic != n.Topic(name) {
-			t.Errorf("channel %s: address %v, kafka topic %v", name, address, topic)
+		wantAddress, wantTopic := "{prefix}"+name, n.Topic(name)
+		switch name {
+		case topics.QuarantineName:
+			wantAddress, wantTopic = "{internalPrefix}"+name, n.Quarantine()
+		case topics.IndexName:
+			wantAddress, wantTopic = "{internalPrefix}"+name, n.Index()
+		}
+		if address != wantAddress || topic != wantTopic {
+			t.Errorf("channel %s: address %v, kafka topic %v; want %s, %s", name, address, topic, wantAddress, wantTopic)
 		}
 		policy := a.at(t, "channels", name, "bindings", "kafka", "topicConfiguration", "cleanup.policy")
 		wantPolicy := "delete"
-		if slices.Contains(n.Compacted(), n.Topic(name)) {
+		if slices.Contains(n.Compacted(), wantTopic) {
 			wantPolicy = "compact"
 		}
 		if diff := cmp.Diff([]any{wantPolicy}, policy); diff != "" {
@@ -151,7 +158,7 @@ func TestAsyncAPIChannelsFollowTheCatalog(t *testing.T) {
 // channel, with a JSON Schema validator.
 func TestGoldenRecordsMatchTheAsyncAPISchemas(t *testing.T) {
 	a := loadAsyncAPI(t)
-	n := topics.Naming{Prefix: "appdirect."}
+	n := topics.Naming{Prefix: "appdirect.", Internal: "webhook-bridge."}
 	for file, m := range goldenMessages(t) {
 		t.Run(strings.TrimSuffix(file, ".json"), func(t *testing.T) {
 			channel, ok := n.Name(m.Topic)
@@ -204,6 +211,8 @@ func TestAsyncAPISchemasRefuseWhatBreaksTheContract(t *testing.T) {
 		"timestamp as a string":     mutate(func(v map[string]any) { data(v)["timestamp"] = "1718167935310" }),
 		"other spec version":        mutate(func(v map[string]any) { v["specversion"] = "0.3" }),
 		"time without milliseconds": mutate(func(v map[string]any) { v["time"] = "2024-06-12T04:52:15Z" }),
+		"upper-case source":         mutate(func(v map[string]any) { v["source"] = "https://ACME.byappdirect.com" }),
+		"source with a path":        mutate(func(v map[string]any) { v["source"] = "https://acme.byappdirect.com/api" }),
 	}
 	for name, v := range values {
 		if err := payload.Validate(v); err == nil {

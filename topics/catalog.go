@@ -92,13 +92,14 @@ var Catalog = []Resource{
 	{Type: "USER", Name: "user", Actions: all, CompanyPaths: content("content.memberships[].company.id")},
 }
 
-// QuarantineName is the topic name (without prefix) of the quarantine topic,
-// where authenticated deliveries that cannot be routed are kept.
+// QuarantineName is the topic name (without Naming.Internal) of the
+// quarantine topic, where authenticated deliveries that cannot be routed are
+// kept.
 const QuarantineName = "deadletter"
 
-// IndexName is the topic name (without prefix) of the company index: a
-// compacted topic keyed "<topic name>:<resource uuid>" whose values are
-// company ids (see Index).
+// IndexName is the topic name (without Naming.Internal) of the company
+// index: a compacted topic keyed "<topic name>:<resource uuid>" whose values
+// are company ids (see Index).
 const IndexName = "company-index"
 
 var byType = func() map[string]*Resource {
@@ -147,23 +148,30 @@ func Names() []string {
 	return out
 }
 
-// Naming turns topic names into full Kafka topic names with a prefix.
+// Naming turns topic names into full Kafka topic names with a prefix. The
+// resource topics and the bridge's own (the quarantine and the company
+// index, whose records are not CloudEvents) have a prefix each, so that a
+// pattern subscription on Prefix (^appdirect\..*) reads the resource topics
+// only, as long as Internal does not start with Prefix.
 type Naming struct {
-	// Prefix is prepended to every topic name, e.g. "appdirect.".
+	// Prefix is prepended to every resource topic name, e.g. "appdirect.".
 	Prefix string
+	// Internal is prepended to the quarantine's and the company index's
+	// topic names, e.g. "webhook-bridge.". Empty means no prefix.
+	Internal string
 }
 
-// Topic returns the Kafka topic for a topic name.
+// Topic returns the Kafka topic for a resource topic name.
 func (n Naming) Topic(name string) string { return n.Prefix + name }
 
 // Quarantine returns the Kafka topic of the quarantine.
-func (n Naming) Quarantine() string { return n.Prefix + QuarantineName }
+func (n Naming) Quarantine() string { return n.Internal + QuarantineName }
 
 // Index returns the Kafka topic of the company index.
-func (n Naming) Index() string { return n.Prefix + IndexName }
+func (n Naming) Index() string { return n.Internal + IndexName }
 
 // All returns every Kafka topic the bridge writes to: one per resource, the
-// quarantine topic and the company index.
+// quarantine topic and the company index, in that order.
 func (n Naming) All() []string {
 	out := make([]string, 0, len(Catalog)+2)
 	for _, r := range Catalog {
@@ -177,7 +185,11 @@ func (n Naming) All() []string {
 // each key matters.
 func (n Naming) Compacted() []string { return []string{n.Index()} }
 
-// Name strips the prefix from a Kafka topic, returning the topic name.
+// Name strips the prefix from a Kafka topic, returning the topic name:
+// Internal from the quarantine and the company index, Prefix from any other.
 func (n Naming) Name(topic string) (string, bool) {
+	if name, ok := strings.CutPrefix(topic, n.Internal); ok && (name == QuarantineName || name == IndexName) {
+		return name, true
+	}
 	return strings.CutPrefix(topic, n.Prefix)
 }

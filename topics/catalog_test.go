@@ -245,8 +245,22 @@ func TestNaming(t *testing.T) {
 			},
 		},
 		{
-			name:           "appdirect prefix",
-			give:           Naming{Prefix: "appdirect."},
+			name:           "the default prefixes",
+			give:           Naming{Prefix: "appdirect.", Internal: "webhook-bridge."},
+			wantTopic:      "appdirect.subscription",
+			wantQuarantine: "webhook-bridge.deadletter",
+			wantAll: []string{
+				"appdirect.app-assignment", "appdirect.catalog-product", "appdirect.company",
+				"appdirect.discount", "appdirect.invoice", "appdirect.lead", "appdirect.membership",
+				"appdirect.order", "appdirect.payment-instrument", "appdirect.platform",
+				"appdirect.quote", "appdirect.reseller-registrant", "appdirect.staging-product",
+				"appdirect.subscription", "appdirect.user", "webhook-bridge.deadletter",
+				"webhook-bridge.company-index",
+			},
+		},
+		{
+			name:           "one prefix for all, the layout before Internal",
+			give:           Naming{Prefix: "appdirect.", Internal: "appdirect."},
 			wantTopic:      "appdirect.subscription",
 			wantQuarantine: "appdirect.deadletter",
 			wantAll: []string{
@@ -274,7 +288,7 @@ func TestNaming(t *testing.T) {
 			if len(all) != 17 {
 				t.Errorf("len(All()) = %d, want 17", len(all))
 			}
-			if diff := cmp.Diff([]string{tt.give.Prefix + "company-index"}, tt.give.Compacted()); diff != "" {
+			if diff := cmp.Diff([]string{tt.give.Internal + "company-index"}, tt.give.Compacted()); diff != "" {
 				t.Errorf("Compacted mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -283,14 +297,19 @@ func TestNaming(t *testing.T) {
 
 func TestNamingName(t *testing.T) {
 	tests := []struct {
-		name   string
-		prefix string
-		give   string
-		want   string
-		wantOK bool
+		name     string
+		prefix   string
+		internal string
+		give     string
+		want     string
+		wantOK   bool
 	}{
-		{name: "resource topic", prefix: "appdirect.", give: "appdirect.user", want: "user", wantOK: true},
-		{name: "quarantine topic", prefix: "appdirect.", give: "appdirect.deadletter", want: "deadletter", wantOK: true},
+		{name: "resource topic", prefix: "appdirect.", internal: "webhook-bridge.", give: "appdirect.user", want: "user", wantOK: true},
+		{name: "quarantine topic", prefix: "appdirect.", internal: "webhook-bridge.", give: "webhook-bridge.deadletter", want: "deadletter", wantOK: true},
+		{name: "index topic", prefix: "appdirect.", internal: "webhook-bridge.", give: "webhook-bridge.company-index", want: "company-index", wantOK: true},
+		{name: "internal prefix, other name", prefix: "appdirect.", internal: "webhook-bridge.", give: "webhook-bridge.user", want: "webhook-bridge.user"},
+		{name: "old quarantine topic", prefix: "appdirect.", internal: "webhook-bridge.", give: "appdirect.deadletter", want: "deadletter", wantOK: true},
+		{name: "one prefix for all", prefix: "appdirect.", internal: "appdirect.", give: "appdirect.deadletter", want: "deadletter", wantOK: true},
 		{name: "other prefix", prefix: "appdirect.", give: "other.user", want: "other.user"},
 		{name: "no prefix on topic", prefix: "appdirect.", give: "user", want: "user"},
 		{name: "prefix alone", prefix: "appdirect.", give: "appdirect.", want: "", wantOK: true},
@@ -299,7 +318,7 @@ func TestNamingName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := Naming{Prefix: tt.prefix}.Name(tt.give)
+			got, ok := Naming{Prefix: tt.prefix, Internal: tt.internal}.Name(tt.give)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Name(%q) mismatch (-want +got):\n%s", tt.give, diff)
 			}
@@ -310,20 +329,57 @@ func TestNamingName(t *testing.T) {
 	}
 }
 
-// TestNamingRoundTrip checks that Name undoes Topic for every topic.
+// TestNamingRoundTrip checks that Name undoes Topic, Quarantine and Index
+// for every topic.
 func TestNamingRoundTrip(t *testing.T) {
-	n := Naming{Prefix: "prod.appdirect."}
-	want := append(Names(), QuarantineName, IndexName)
+	for _, n := range []Naming{
+		{Prefix: "prod.appdirect.", Internal: "prod.webhook-bridge."},
+		{Prefix: "prod.appdirect.", Internal: "prod.appdirect."},
+		{Prefix: "appdirect.", Internal: ""},
+	} {
+		want := append(Names(), QuarantineName, IndexName)
+		var got []string
+		for _, topic := range n.All() {
+			name, ok := n.Name(topic)
+			if !ok {
+				t.Errorf("%+v: Name(%q) not ok", n, topic)
+			}
+			got = append(got, name)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%+v: Name(All()) mismatch (-want +got):\n%s", n, diff)
+		}
+	}
+}
+
+// TestResourcePatternMatchesOnlyResourceTopics is what a consumer's pattern
+// subscription relies on: with the default prefixes, ^<Prefix>.* over every
+// topic the bridge writes matches the 15 resource topics and nothing else,
+// so no quarantined body or index record reaches a CloudEvents decoder.
+func TestResourcePatternMatchesOnlyResourceTopics(t *testing.T) {
+	n := Naming{Prefix: "appdirect.", Internal: "webhook-bridge."}
+	pattern := regexp.MustCompile("^" + regexp.QuoteMeta(n.Prefix) + ".*")
 	var got []string
 	for _, topic := range n.All() {
-		name, ok := n.Name(topic)
-		if !ok {
-			t.Errorf("Name(%q) not ok", topic)
+		if pattern.MatchString(topic) {
+			got = append(got, topic)
 		}
-		got = append(got, name)
+	}
+	var want []string
+	for _, name := range Names() {
+		want = append(want, n.Topic(name))
+	}
+	if len(want) != 15 {
+		t.Fatalf("the catalog has %d resources, want 15", len(want))
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Name(All()) mismatch (-want +got):\n%s", diff)
+		t.Errorf("%s matches (-want +got):\n%s", pattern, diff)
+	}
+	// The layout before Internal, one prefix for all, is what broke
+	// pattern subscriptions.
+	old := Naming{Prefix: "appdirect.", Internal: "appdirect."}
+	if !pattern.MatchString(old.Quarantine()) || !pattern.MatchString(old.Index()) {
+		t.Errorf("%s does not match the old internal topics %s and %s: the check above proves nothing", pattern, old.Quarantine(), old.Index())
 	}
 }
 
@@ -337,8 +393,8 @@ func TestTopicNamesValid(t *testing.T) {
 		give Naming
 	}{
 		{name: "no prefix", give: Naming{}},
-		{name: "appdirect prefix", give: Naming{Prefix: "appdirect."}},
-		{name: "environment prefix", give: Naming{Prefix: "prod_eu-1.appdirect."}},
+		{name: "default prefixes", give: Naming{Prefix: "appdirect.", Internal: "webhook-bridge."}},
+		{name: "environment prefixes", give: Naming{Prefix: "prod_eu-1.appdirect.", Internal: "prod_eu-1.webhook-bridge."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

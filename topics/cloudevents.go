@@ -16,7 +16,7 @@ const ceTimeLayout = "2006-01-02T15:04:05.000Z"
 func appendCloudEvent(dst []byte, res *Resource, act Action, env *Envelope, key Key) []byte {
 	// Size the value once: the body plus the attributes, escapes aside. It
 	// used to grow through about six copies of the body.
-	if need := len(env.Raw) + len(env.ID) + len(env.URL) + len(env.ResourceUUID) + len(key.CompanyID) + 256; cap(dst)-len(dst) < need {
+	if need := len(env.Raw) + len(env.ID) + len(env.URL) + len(env.ResourceUUID) + len(key.CompanyID) + 320; cap(dst)-len(dst) < need {
 		dst = append(make([]byte, 0, len(dst)+need), dst...)
 	}
 	dst = append(dst, `{"specversion":"1.0","id":`...)
@@ -41,7 +41,9 @@ func appendCloudEvent(dst []byte, res *Resource, act Action, env *Envelope, key 
 		dst = ts.AppendFormat(dst, ceTimeLayout)
 		dst = append(dst, '"')
 	}
-	dst = append(dst, `,"datacontenttype":"application/json"`...)
+	dst = append(dst, `,"datacontenttype":"application/json","dataschema":"`+dataSchemaPrefix...)
+	dst = append(dst, res.Name...)
+	dst = append(dst, dataSchemaVersion+`"`...)
 	if key.CompanyID != "" {
 		dst = append(dst, `,"companyid":`...)
 		dst = AppendJSONString(dst, key.CompanyID)
@@ -51,51 +53,117 @@ func appendCloudEvent(dst []byte, res *Resource, act Action, env *Envelope, key 
 	return append(dst, '}')
 }
 
-// eventSource is the CloudEvents source: scheme://host of resource.url, the
-// marketplace that sent the event, or "appdirect" when there is none.
+// eventSource is the CloudEvents source: the marketplace that sent the
+// event, normalized from resource.url by the rule docs/consumers.md states.
+// It is the scheme and the host, both lower case, without the scheme's
+// default port (80 for http, 443 for https) but with any other port, and
+// without userinfo, path, query or fragment; an IPv6 literal keeps its
+// brackets. A missing, relative or unparseable URL gives NoSource.
 func eventSource(raw string) string {
 	if raw == "" {
-		return "appdirect"
+		return NoSource
 	}
 	if src, ok := plainSource(raw); ok {
 		return src
 	}
+	return parsedSource(raw)
+}
+
+// NoSource is the CloudEvents source of an event whose resource.url is
+// missing, relative or not a parseable URL. It is a URI reference, as
+// CloudEvents requires, but not a URL.
+const NoSource = "appdirect"
+
+// parsedSource is eventSource through url.Parse, for every URL plainSource
+// leaves alone.
+func parsedSource(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return "appdirect"
+		return NoSource
 	}
-	return u.Scheme + "://" + u.Host
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	// url.Parse checked that a port is digits. Split it off: it follows
+	// an IPv6 literal's closing bracket, or the one colon of any other host
+	// (a host name holds none, so more colons are not a host).
+	name, port, hasPort := host, "", false
+	if strings.HasPrefix(host, "[") {
+		end := strings.LastIndexByte(host, ']')
+		if end < 0 {
+			return NoSource
+		}
+		name = host[:end+1]
+		if rest := host[end+1:]; rest != "" {
+			if rest[0] != ':' {
+				return NoSource
+			}
+			port, hasPort = rest[1:], true
+		}
+	} else if i := strings.IndexByte(host, ':'); i >= 0 {
+		name, port, hasPort = host[:i], host[i+1:], true
+	}
+	if name == "" || name == "[]" || strings.ContainsRune(port, ':') {
+		return NoSource
+	}
+	if hasPort && (port == "" || port == defaultPort(scheme)) {
+		host = name
+	}
+	return scheme + "://" + host
+}
+
+// defaultPort is the port a scheme implies, "" when the rule knows none.
+func defaultPort(scheme string) string {
+	switch scheme {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
 }
 
 // plainSource is eventSource for the URLs the marketplace sends, without
-// url.Parse and its allocations: "http(s)://" and a plain host name (letters,
-// digits, '.', '-'), with nothing after it that url.Parse refuses (control
-// bytes, a '%' not followed by two hex digits). Then scheme://host is a
-// prefix of raw, exactly what url.Parse would give. ok is false for anything
-// else, which takes the url.Parse path.
+// url.Parse and its allocations: "http://" or "https://", a lower-case host
+// name (letters, digits, '.', '-'), an optional port of digits, and nothing
+// after them that url.Parse refuses (control bytes, a '%' not followed by
+// two hex digits). The source is then a prefix of raw (without the port
+// when it is the default one), exactly what parsedSource gives. ok is false
+// for anything else, upper case included, which takes the url.Parse path.
 func plainSource(raw string) (src string, ok bool) {
 	var hostAt int
+	var defPort string
 	switch {
 	case strings.HasPrefix(raw, "https://"):
-		hostAt = len("https://")
+		hostAt, defPort = len("https://"), "443"
 	case strings.HasPrefix(raw, "http://"):
-		hostAt = len("http://")
+		hostAt, defPort = len("http://"), "80"
 	default:
 		return "", false
 	}
 	end := hostAt
 	for end < len(raw) {
 		c := raw[end]
-		if c == '/' || c == '?' || c == '#' {
+		if c == '/' || c == '?' || c == '#' || c == ':' {
 			break
 		}
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
 			return "", false
 		}
 		end++
 	}
 	if end == hostAt {
 		return "", false
+	}
+	src = raw[:end]
+	if end < len(raw) && raw[end] == ':' {
+		portAt := end + 1
+		for end = portAt; end < len(raw) && '0' <= raw[end] && raw[end] <= '9'; end++ {
+		}
+		if end < len(raw) && raw[end] != '/' && raw[end] != '?' && raw[end] != '#' {
+			return "", false
+		}
+		if port := raw[portAt:end]; port != "" && port != defPort {
+			src = raw[:end]
+		}
 	}
 	for i := end; i < len(raw); i++ {
 		switch c := raw[i]; {
@@ -107,7 +175,7 @@ func plainSource(raw string) (src string, ok bool) {
 			}
 		}
 	}
-	return raw[:end], true
+	return src, true
 }
 
 func isHex(c byte) bool {

@@ -14,9 +14,11 @@ import (
 type Event struct {
 	// CloudEvents attributes. ID is the notification's uuid (delivery is at
 	// least once: dedupe on it); Subject is resource.uuid ("" when absent);
-	// Time is the notification's timestamp (zero when absent).
-	SpecVersion, ID, Source, Type, Subject, DataContentType string
-	Time                                                    time.Time
+	// Time is the notification's timestamp (zero when absent); DataSchema
+	// names the resource's JSON Schema (see DataSchema and Schema; "" in
+	// records written before the bridge set it).
+	SpecVersion, ID, Source, Type, Subject, DataContentType, DataSchema string
+	Time                                                                time.Time
 
 	// Resource is the topic name, e.g. "subscription", and Action what
 	// happened to it.
@@ -55,6 +57,7 @@ type cloudEvent struct {
 	Subject         string          `json:"subject"`
 	Time            string          `json:"time"`
 	DataContentType string          `json:"datacontenttype"`
+	DataSchema      string          `json:"dataschema"`
 	CompanyID       *string         `json:"companyid"`
 	Data            json.RawMessage `json:"data"`
 }
@@ -87,7 +90,7 @@ func Decode(headers []Header, value []byte) (Event, error) {
 	}
 	ev = Event{
 		SpecVersion: ce.SpecVersion, ID: ce.ID, Source: ce.Source, Type: ce.Type, Subject: ce.Subject,
-		DataContentType: ce.DataContentType, Data: []byte(ce.Data),
+		DataContentType: ce.DataContentType, DataSchema: ce.DataSchema, Data: []byte(ce.Data),
 	}
 	if ce.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, ce.Time)

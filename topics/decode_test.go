@@ -95,12 +95,14 @@ func TestDecodeEveryGoldenRecord(t *testing.T) {
 				"id": env.ID, "type": "com.appdirect." + res.Name + "." + string(act), "subject": env.ResourceUUID,
 				"time": env.Timestamp.UTC(), "resource": res.Name, "action": act, "key": string(m.Key),
 				"company": header(topics.HeaderCompanyID), "source": header(topics.HeaderCompanyIDSource),
-				"webhook": [4]string{env.ID, env.Type, env.ResourceUUID, env.Action},
+				"webhook":    [4]string{env.ID, env.Type, env.ResourceUUID, env.Action},
+				"dataschema": "urn:webhook-bridge:schema:" + res.Name + ":v1",
 			}
 			got := map[string]any{
 				"id": ev.ID, "type": ev.Type, "subject": ev.Subject, "time": ev.Time.UTC(), "resource": ev.Resource,
 				"action": ev.Action, "key": ev.Key, "company": ev.CompanyID, "source": ev.CompanyIDSource,
-				"webhook": [4]string{ev.Webhook.ID, ev.Webhook.Type, ev.Webhook.ResourceUUID, ev.Webhook.Action},
+				"webhook":    [4]string{ev.Webhook.ID, ev.Webhook.Type, ev.Webhook.ResourceUUID, ev.Webhook.Action},
+				"dataschema": ev.DataSchema,
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("decoded (-want +got):\n%s", diff)
@@ -142,8 +144,8 @@ func TestGoldenRecordsDecodeWithTheCloudEventsSDK(t *testing.T) {
 				t.Errorf("format.JSON and UnmarshalJSON disagree")
 			}
 			companyID, _ := sdk.Extensions()["companyid"].(string)
-			want := []any{ev.SpecVersion, ev.ID, ev.Source, ev.Type, ev.Subject, ev.Time.UTC(), ev.DataContentType, ev.CompanyID}
-			got := []any{sdk.SpecVersion(), sdk.ID(), sdk.Source(), sdk.Type(), sdk.Subject(), sdk.Time().UTC(), sdk.DataContentType(), companyID}
+			want := []any{ev.SpecVersion, ev.ID, ev.Source, ev.Type, ev.Subject, ev.Time.UTC(), ev.DataContentType, ev.DataSchema, ev.CompanyID}
+			got := []any{sdk.SpecVersion(), sdk.ID(), sdk.Source(), sdk.Type(), sdk.Subject(), sdk.Time().UTC(), sdk.DataContentType(), sdk.DataSchema(), companyID}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("SDK attributes (-Decode +SDK):\n%s", diff)
 			}

@@ -52,6 +52,7 @@ func (o serveOptions) env(addr, admin string) []string {
 	set := func(k, v string) { env = append(env, "BRIDGE_"+k+"="+v) }
 	set("KAFKA_BROKERS", strings.Join(o.brokers, ","))
 	set("TOPIC_PREFIX", o.naming.Prefix)
+	set("INTERNAL_TOPIC_PREFIX", o.naming.Internal)
 	set("TOPIC_PARTITIONS", strconv.Itoa(o.partitions))
 	set("TOPIC_REPLICATION", "1")
 	set("AUTH_MODE", "token")

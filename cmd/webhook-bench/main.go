@@ -13,7 +13,7 @@
 // request log line per request, which goes to -bridge-log). Load starts once its /readyz answers 200; its RSS and CPU
 // are read from /proc/<pid>, so they are its own. With -url the bench
 // drives a bridge running elsewhere instead (-pid to measure it, -token to
-// authenticate, -prefix for its topics).
+// authenticate, -prefix and -internal-prefix for its topics).
 //
 // Bodies are generated from the bridge's samples (-samples, one per
 // resource and action) with fresh ids, -companies different companies and
@@ -137,6 +137,7 @@ type config struct {
 	token        string
 	adminURL     string
 	prefix       string
+	internal     string
 	pid          int
 	brokerPID    int
 	single       int
@@ -193,6 +194,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.adminURL, "admin-url", "http://127.0.0.1:9090", "with -url: the bridge's admin port, for /readyz and /metrics")
 	fs.StringVar(&c.token, "token", "", "X-AppDirect-Webhook-Token to send (default: 32 random bytes, hex, which the started bridge accepts)")
 	fs.StringVar(&c.prefix, "prefix", "", "topic prefix (default: bench-<random>. for a started bridge, appdirect. with -url)")
+	fs.StringVar(&c.internal, "internal-prefix", "", "prefix of the quarantine and company-index topics (default: bench-<random>-internal. for a started bridge, webhook-bridge. with -url)")
 	fs.IntVar(&c.pid, "pid", 0, "with -url: process id of the bridge, to report its RSS and CPU")
 	fs.IntVar(&c.brokerPID, "broker-pid", 0, "process id of the Kafka broker, to report its CPU per phase (deploy/local/kafka.sh status prints it)")
 	fs.StringVar(&c.bridgeBin, "bridge-bin", "", "webhook-bridge binary to run (default: go build ./cmd/webhook-bridge of the repository around the working directory)")
@@ -327,11 +329,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	runID := randomHex(8)
-	naming := topics.Naming{Prefix: c.prefix}
+	naming := topics.Naming{Prefix: c.prefix, Internal: c.internal}
 	if naming.Prefix == "" {
 		naming.Prefix = "bench-" + runID + "."
 		if c.url != "" {
 			naming.Prefix = "appdirect."
+		}
+	}
+	if naming.Internal == "" {
+		naming.Internal = "bench-" + runID + "-internal."
+		if c.url != "" {
+			naming.Internal = "webhook-bridge."
 		}
 	}
 	token := c.token

@@ -171,7 +171,7 @@ func (l learnedIndex) Company(name, uuid string) (string, bool) {
 // with no index, and with an index that learned every mapping the variants
 // teach (in whatever order they arrived), so the index cannot change a key.
 func TestVariantsAreWhatTheBridgeWrites(t *testing.T) {
-	n := topics.Naming{Prefix: "bench-test."}
+	n := topics.Naming{Prefix: "bench-test.", Internal: "bench-test-internal."}
 	parts := map[string]int{}
 	for _, r := range topics.Catalog {
 		parts[n.Topic(r.Name)] = 6
@@ -243,7 +243,7 @@ func TestVariantsAreWhatTheBridgeWrites(t *testing.T) {
 // Whatever the seed, no generated entity is shared by an event keyed
 // through the index and one that teaches it.
 func TestVariantsKeepEntitiesApart(t *testing.T) {
-	n := topics.Naming{Prefix: "bench-test."}
+	n := topics.Naming{Prefix: "bench-test.", Internal: "bench-test-internal."}
 	for seed := uint64(1); seed <= 20; seed++ {
 		if _, err := makeVariants(bodyOptions{Variants: 410, Companies: 5, MinBytes: 0, MaxBytes: 0, Samples: samples, Seed: seed}, n, nil); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
@@ -270,7 +270,8 @@ func ev(t *testing.T, v *variant, n topics.Naming) topics.Routed {
 // create` does.
 func benchTopics(t *testing.T, kc kafka.Config) (topics.Naming, *kafkago.Client, map[string]int) {
 	t.Helper()
-	n := topics.Naming{Prefix: "bench-test-" + randomHex(8) + "."}
+	id := "bench-test-" + randomHex(8)
+	n := topics.Naming{Prefix: id + ".", Internal: id + "-internal."}
 	admin, err := kafka.NewAdmin(kc, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -715,6 +715,7 @@ func (c *faultCluster) createTopics(t *testing.T, bin string, n topics.Naming) {
 	env = append(env,
 		"BRIDGE_KAFKA_BROKERS="+strings.Join(c.kafka().Brokers, ","),
 		"BRIDGE_TOPIC_PREFIX="+n.Prefix,
+		"BRIDGE_INTERNAL_TOPIC_PREFIX="+n.Internal,
 		"BRIDGE_TOPIC_PARTITIONS="+strconv.Itoa(clusterPartitions),
 		"BRIDGE_TOPIC_REPLICATION=3",
 		"BRIDGE_AUTH_TOKENS="+faultToken,

@@ -52,7 +52,8 @@ type Config struct {
 	OAuthTokenTTL         time.Duration     `envconfig:"OAUTH_TOKEN_TTL" default:"1h" desc:"lifetime of an issued access token"`
 	TLSCertFile           string            `envconfig:"TLS_CERT_FILE" desc:"PEM certificate (chain) to serve HTTPS; with TLS_KEY_FILE"`
 	TLSKeyFile            string            `envconfig:"TLS_KEY_FILE" desc:"PEM private key of TLS_CERT_FILE"`
-	TopicPrefix           string            `envconfig:"TOPIC_PREFIX" default:"appdirect." desc:"prefix of every topic name"`
+	TopicPrefix           string            `envconfig:"TOPIC_PREFIX" default:"appdirect." desc:"prefix of every resource topic name: a pattern subscription on it matches the 15 resource topics only"`
+	InternalTopicPrefix   string            `envconfig:"INTERNAL_TOPIC_PREFIX" default:"webhook-bridge." desc:"prefix of the bridge's own topics, the quarantine (deadletter) and the company index (company-index), and of replay's consumer group; keep it out of TOPIC_PREFIX (set it to TOPIC_PREFIX to keep the topic names of versions before it existed)"`
 	TopicPartitions       int               `envconfig:"TOPIC_PARTITIONS" default:"6" desc:"partitions of each topic made by topics create (changing it later moves companies between partitions)"`
 	TopicReplication      int               `envconfig:"TOPIC_REPLICATION" default:"3" desc:"replication factor of each topic made by topics create (1 for a single local broker)"`
 	MaxBodyBytes          int64             `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted webhook body; larger ones get 413"`
@@ -181,7 +182,9 @@ func (c Config) kafka() (kafka.Config, error) {
 	return kc, nil
 }
 
-func (c Config) naming() topics.Naming { return topics.Naming{Prefix: c.TopicPrefix} }
+func (c Config) naming() topics.Naming {
+	return topics.Naming{Prefix: c.TopicPrefix, Internal: c.InternalTopicPrefix}
+}
 
 func (c Config) writer(kc kafka.Config) kafka.WriterConfig {
 	return kafka.WriterConfig{

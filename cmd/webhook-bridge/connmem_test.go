@@ -41,11 +41,13 @@ func TestMeasureIdleConnMemory(t *testing.T) {
 		t.Fatal("BRIDGE_TEST_KAFKA_BROKERS is not set: run eval \"$(deploy/local/kafka.sh env)\" first")
 	}
 	bin := faultBuild(t)
-	naming := topics.Naming{Prefix: fmt.Sprintf("connmem-%d.", time.Now().UnixNano())}
+	id := fmt.Sprintf("connmem-%d", time.Now().UnixNano())
+	naming := topics.Naming{Prefix: id + ".", Internal: id + "-internal."}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"BRIDGE_KAFKA_BROKERS=" + brokers,
 		"BRIDGE_TOPIC_PREFIX=" + naming.Prefix,
+		"BRIDGE_INTERNAL_TOPIC_PREFIX=" + naming.Internal,
 		"BRIDGE_TOPIC_PARTITIONS=3",
 		"BRIDGE_TOPIC_REPLICATION=1",
 	}

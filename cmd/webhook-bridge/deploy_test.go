@@ -1868,6 +1868,27 @@ func TestDockerignoreKeepsTheSources(t *testing.T) {
 		}
 		if !d.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") && !strings.Contains(filepath.ToSlash(rel), "/testdata/") {
 			needed = append(needed, filepath.ToSlash(rel))
+			// So are the files it embeds.
+			src, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for l := range strings.Lines(string(src)) {
+				patterns, ok := strings.CutPrefix(strings.TrimSpace(l), "//go:embed ")
+				if !ok {
+					continue
+				}
+				for _, pat := range strings.Fields(patterns) {
+					files, err := filepath.Glob(filepath.Join(filepath.Dir(p), pat))
+					if err != nil || len(files) == 0 {
+						return fmt.Errorf("%s: //go:embed %s matches nothing (%v)", rel, pat, err)
+					}
+					for _, f := range files {
+						fr, _ := filepath.Rel(root, f)
+						needed = append(needed, filepath.ToSlash(fr))
+					}
+				}
+			}
 		}
 		return nil
 	})

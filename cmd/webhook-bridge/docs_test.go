@@ -111,10 +111,9 @@ func TestDocsResourceTable(t *testing.T) {
 }
 
 // docsNaming is the naming the documentation shows: Config's default
-// BRIDGE_TOPIC_PREFIX.
+// BRIDGE_TOPIC_PREFIX and BRIDGE_INTERNAL_TOPIC_PREFIX.
 func docsNaming() topics.Naming {
-	f, _ := reflect.TypeFor[Config]().FieldByName("TopicPrefix")
-	return Config{TopicPrefix: f.Tag.Get("default")}.naming()
+	return Config{TopicPrefix: defaultOf("TopicPrefix"), InternalTopicPrefix: defaultOf("InternalTopicPrefix")}.naming()
 }
 
 // resourceTable renders topics.Catalog, one row per resource.
@@ -150,7 +149,8 @@ func resourceTable() string {
 var wireActions = []string{"ADDED", "CHANGED", "REMOVED", "DELETED"}
 
 // cloudEventsTypeTable renders the CloudEvents type of every resource and
-// action, read from the record Normalize builds for a minimal webhook.
+// action, read from the record Normalize builds for a minimal webhook, with
+// every resource.type (aliases included) and resourceAction that gives it.
 func cloudEventsTypeTable(t *testing.T) string {
 	t.Helper()
 	rows := [][]string{{"CloudEvents `type`", "topic", "`resource.type`", "`resourceAction`"}}
@@ -165,18 +165,28 @@ func cloudEventsTypeTable(t *testing.T) string {
 			if len(wire) == 0 {
 				t.Fatalf("%s: no resourceAction spelling parses as %q", r.Type, a)
 			}
-			body := fmt.Sprintf(`{"uuid":"e1","timestamp":0,"resource":{"type":%q,"uuid":"r1"},"resourceAction":%q}`, r.Type, wire[0])
-			ev, err := topics.Normalize([]byte(body), docsNaming(), nil)
-			if err != nil {
-				t.Fatalf("Normalize %s %s: %v", r.Type, wire[0], err)
+			// Every spelling of the type and the action gives one type.
+			var typ, topic string
+			for _, rt := range append([]string{r.Type}, r.Aliases...) {
+				for _, w := range wire {
+					body := fmt.Sprintf(`{"uuid":"e1","timestamp":0,"resource":{"type":%q,"uuid":"r1"},"resourceAction":%q}`, rt, w)
+					ev, err := topics.Normalize([]byte(body), docsNaming(), nil)
+					if err != nil {
+						t.Fatalf("Normalize %s %s: %v", rt, w, err)
+					}
+					var ce struct {
+						Type string `json:"type"`
+					}
+					if err := json.Unmarshal(ev.Record.Value, &ce); err != nil {
+						t.Fatalf("%s %s: record value: %v", rt, w, err)
+					}
+					if typ != "" && (ce.Type != typ || ev.Record.Topic != topic) {
+						t.Fatalf("%s %s gives %s on %s, %s %s gives %s on %s", rt, w, ce.Type, ev.Record.Topic, r.Type, wire[0], typ, topic)
+					}
+					typ, topic = ce.Type, ev.Record.Topic
+				}
 			}
-			var ce struct {
-				Type string `json:"type"`
-			}
-			if err := json.Unmarshal(ev.Record.Value, &ce); err != nil {
-				t.Fatalf("%s %s: record value: %v", r.Type, wire[0], err)
-			}
-			rows = append(rows, []string{"`" + ce.Type + "`", "`" + ev.Record.Topic + "`", "`" + r.Type + "`", codeList(wire, " or ")})
+			rows = append(rows, []string{"`" + typ + "`", "`" + topic + "`", codeList(append([]string{r.Type}, r.Aliases...), " or "), codeList(wire, " or ")})
 		}
 	}
 	return markdownTable(rows)

@@ -207,16 +207,17 @@ func startFaultBridge(t *testing.T, bin string, kc kafka.Config, n topics.Naming
 	t.Helper()
 	addr, adminAddr := freeAddr(t), freeAddr(t)
 	vars := map[string]string{
-		"BRIDGE_ADMIN_ADDR":        adminAddr,
-		"BRIDGE_KAFKA_BROKERS":     strings.Join(kc.Brokers, ","),
-		"BRIDGE_TOPIC_PREFIX":      n.Prefix,
-		"BRIDGE_TOPIC_PARTITIONS":  "3",
-		"BRIDGE_TOPIC_REPLICATION": "1",
-		"BRIDGE_AUTH_TOKENS":       faultToken,
-		"BRIDGE_HTTP_ADDR":         addr,
-		"BRIDGE_PUBLISH_TIMEOUT":   faultPublishTimeout.String(),
-		"BRIDGE_SHUTDOWN_GRACE":    "1s",
-		"BRIDGE_SHUTDOWN_TIMEOUT":  "10s",
+		"BRIDGE_ADMIN_ADDR":            adminAddr,
+		"BRIDGE_KAFKA_BROKERS":         strings.Join(kc.Brokers, ","),
+		"BRIDGE_TOPIC_PREFIX":          n.Prefix,
+		"BRIDGE_INTERNAL_TOPIC_PREFIX": n.Internal,
+		"BRIDGE_TOPIC_PARTITIONS":      "3",
+		"BRIDGE_TOPIC_REPLICATION":     "1",
+		"BRIDGE_AUTH_TOKENS":           faultToken,
+		"BRIDGE_HTTP_ADDR":             addr,
+		"BRIDGE_PUBLISH_TIMEOUT":       faultPublishTimeout.String(),
+		"BRIDGE_SHUTDOWN_GRACE":        "1s",
+		"BRIDGE_SHUTDOWN_TIMEOUT":      "10s",
 	}
 	maps.Copy(vars, env)
 	var environ []string

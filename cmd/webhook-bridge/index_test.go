@@ -25,6 +25,7 @@ func useBroker(t *testing.T, kc kafka.Config, n topics.Naming) {
 	t.Helper()
 	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
+	t.Setenv("BRIDGE_INTERNAL_TOPIC_PREFIX", n.Internal)
 	t.Setenv("BRIDGE_AUTH_TOKENS", testToken)
 	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
 	t.Setenv("BRIDGE_TOPIC_PARTITIONS", "3")

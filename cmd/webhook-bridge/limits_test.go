@@ -230,7 +230,7 @@ func TestBodiesHeldOpenStayWithinTheMemoryBudget(t *testing.T) {
 	// largest body (max.message.bytes), the broker's default does not.
 	create := exec.Command(bin, "topics", "create")
 	create.Env = append(os.Environ(), "BRIDGE_KAFKA_BROKERS="+strings.Join(kc.Brokers, ","), "BRIDGE_TOPIC_PREFIX="+n.Prefix,
-		"BRIDGE_TOPIC_PARTITIONS=3", "BRIDGE_TOPIC_REPLICATION=1")
+		"BRIDGE_INTERNAL_TOPIC_PREFIX="+n.Internal, "BRIDGE_TOPIC_PARTITIONS=3", "BRIDGE_TOPIC_REPLICATION=1")
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("topics create: %v\n%s", err, out)
 	}

@@ -221,6 +221,7 @@ func TestTopicsCreateIsIdempotentAndReportsMismatch(t *testing.T) {
 	n := kafkatest.Naming(t)
 	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
+	t.Setenv("BRIDGE_INTERNAL_TOPIC_PREFIX", n.Internal)
 	t.Setenv("BRIDGE_TOPIC_PARTITIONS", "3")
 	t.Setenv("BRIDGE_TOPIC_REPLICATION", "1")
 	ctx := context.Background()
@@ -320,6 +321,7 @@ func TestServePublishesAndTailReadsBack(t *testing.T) {
 	base, admin := listenEnv(t)
 	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
+	t.Setenv("BRIDGE_INTERNAL_TOPIC_PREFIX", n.Internal)
 	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
 	var logs syncBuffer
 	t.Setenv("BRIDGE_AUTH_TOKENS", testToken)

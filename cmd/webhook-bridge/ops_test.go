@@ -28,6 +28,7 @@ func startServe(t *testing.T, env map[string]string) (string, string, *running, 
 	base, admin := listenEnv(t)
 	t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
+	t.Setenv("BRIDGE_INTERNAL_TOPIC_PREFIX", n.Internal)
 	t.Setenv("BRIDGE_AUTH_TOKENS", testToken)
 	for k, v := range env {
 		t.Setenv(k, v)

@@ -16,7 +16,8 @@ import (
 )
 
 // replayGroup is the default consumer group replay commits its position in,
-// after the topic prefix so that deployments sharing a cluster do not share
+// after the internal topic prefix, like the quarantine it reads, so that
+// deployments sharing a cluster (each with its own prefixes) do not share
 // it.
 const replayGroup = "replay"
 
@@ -49,7 +50,7 @@ func replayFlags(stderr io.Writer) (*flag.FlagSet, *replayOptions) {
 	fs.BoolVar(&o.fromBeginning, "from-beginning", false, "a group new to a partition starts at its oldest record (the default)")
 	fs.Int64Var(&o.offset, "offset", -1, "a group new to a partition starts at this offset (of every partition)")
 	fs.StringVar(&o.since, "since", "", "a group new to a partition starts at its first record at or after this RFC 3339 time")
-	fs.StringVar(&o.group, "group", "", "consumer group that remembers how far replay got (default BRIDGE_TOPIC_PREFIX + \"replay\", e.g. appdirect.replay); a group that has committed resumes there whatever the flags say, so use a new name to replay again")
+	fs.StringVar(&o.group, "group", "", "consumer group that remembers how far replay got (default BRIDGE_INTERNAL_TOPIC_PREFIX + \"replay\", e.g. webhook-bridge.replay); a group that has committed resumes there whatever the flags say, so use a new name to replay again")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "report what would be published, publishing and committing nothing")
 	return fs, o
 }
@@ -97,7 +98,7 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 	}
 	n := cfg.naming()
 	if o.group == "" {
-		o.group = n.Prefix + replayGroup
+		o.group = n.Internal + replayGroup
 		opts.Group = o.group
 	}
 	kc, err := cfg.kafka()

@@ -81,7 +81,7 @@ func TestReplayPublishesWhatNowPassesOnce(t *testing.T) {
 	}
 	sum := lines[len(lines)-1]
 	if diff := cmp.Diff(map[string]any{"status": "done", "read": 3.0, "published": 2.0, "rejected": 1.0,
-		"errors": map[string]any{"unknown_resource": 1.0}, "group": n.Prefix + "replay"}, sum); diff != "" {
+		"errors": map[string]any{"unknown_resource": 1.0}, "group": n.Internal + "replay"}, sum); diff != "" {
 		t.Errorf("first run summary (-want +got):\n%s", diff)
 	}
 	if lines[0]["quarantined_as"] != "unknown_resource" || lines[0]["topic"] != n.Topic("subscription") || lines[0]["key"] != company {
@@ -109,15 +109,15 @@ func TestReplayPublishesWhatNowPassesOnce(t *testing.T) {
 	}
 
 	// Start positions apply to a group that has not committed yet.
-	lines = replayOut(t, "--dry-run", "--group", n.Prefix+"other", "--offset", "1")
+	lines = replayOut(t, "--dry-run", "--group", n.Internal+"other", "--offset", "1")
 	if diff := cmp.Diff([]string{"e-unknown rejected unknown_resource", "e-removed would_publish"}, statuses(lines)); diff != "" {
 		t.Errorf("--offset 1 (-want +got):\n%s", diff)
 	}
-	lines = replayOut(t, "--group", n.Prefix+"later", "--since", time.Now().Add(time.Hour).Format(time.RFC3339))
+	lines = replayOut(t, "--group", n.Internal+"later", "--since", time.Now().Add(time.Hour).Format(time.RFC3339))
 	if len(lines) != 1 || lines[0]["read"] != nil {
 		t.Errorf("--since an hour ahead read records:\n%v", lines)
 	}
-	lines = replayOut(t, "--group", n.Prefix+"earlier", "--dry-run", "--since", time.Now().Add(-time.Hour).Format(time.RFC3339))
+	lines = replayOut(t, "--group", n.Internal+"earlier", "--dry-run", "--since", time.Now().Add(-time.Hour).Format(time.RFC3339))
 	if len(lines) != 4 {
 		t.Errorf("--since an hour ago: %d lines, want 3 records and the summary", len(lines))
 	}

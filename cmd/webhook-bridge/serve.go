@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webhook-bridge/webhook-bridge/bridge"
+	"github.com/webhook-bridge/webhook-bridge/topics"
 	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
@@ -68,6 +69,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, dev bool, banner
 	background.Go(func() { _ = index.Run(hctx) })
 	defer func() { stopBackground(); background.Wait() }()
 	background.Go(func() { warnTopicSetup(hctx, admin, naming.All(), log) })
+	background.Go(func() { warnOldInternalTopics(hctx, admin, cfg, log) })
+	warnSharedInternalPrefix(cfg, log)
 
 	opts := cfg.serverOptions()
 	// Readiness is this instance's own state only (see bridge.Options.Ready);
@@ -178,22 +181,76 @@ func (c Config) index(kc kafka.Config) kafka.IndexConfig {
 	return kafka.IndexConfig{Kafka: kc, Topic: c.naming().Index(), CatchUpTimeout: c.IndexCatchUp}
 }
 
+// describeOnce describes the topics of names that exist, asking again every
+// 5 s until Kafka answers; ok is false when ctx ended first.
+func describeOnce(ctx context.Context, admin *kafka.Admin, names []string) (infos map[string]kafka.TopicInfo, ok bool) {
+	for {
+		var err error
+		if infos, err = admin.Describe(ctx, names); err == nil {
+			return infos, true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// warnSharedInternalPrefix logs a configuration that changed
+// BRIDGE_TOPIC_PREFIX but not BRIDGE_INTERNAL_TOPIC_PREFIX: where that is
+// done to run several deployments on one cluster, they would share the
+// quarantine (and replay each other's bodies) and the company index.
+func warnSharedInternalPrefix(cfg Config, log zerolog.Logger) {
+	if cfg.TopicPrefix != defaultOf("TopicPrefix") && cfg.InternalTopicPrefix == defaultOf("InternalTopicPrefix") {
+		log.Warn().Str("topic_prefix", cfg.TopicPrefix).Str("internal_topic_prefix", cfg.InternalTopicPrefix).
+			Msg("BRIDGE_TOPIC_PREFIX is set but BRIDGE_INTERNAL_TOPIC_PREFIX is the default: deployments sharing this Kafka cluster share the quarantine and the company index unless each sets its own BRIDGE_INTERNAL_TOPIC_PREFIX")
+	}
+}
+
+// warnOldInternalTopics logs, once at start, the quarantine and company
+// index of the layout before BRIDGE_INTERNAL_TOPIC_PREFIX, named with
+// BRIDGE_TOPIC_PREFIX, when they exist and are not the ones in use. The
+// bridge leaves them alone: it neither reads, writes nor deletes them.
+func warnOldInternalTopics(ctx context.Context, admin *kafka.Admin, cfg Config, log zerolog.Logger) {
+	n := cfg.naming()
+	old := topics.Naming{Prefix: cfg.TopicPrefix, Internal: cfg.TopicPrefix}
+	var candidates []string
+	for _, t := range [][2]string{{old.Quarantine(), n.Quarantine()}, {old.Index(), n.Index()}} {
+		if t[0] != t[1] {
+			candidates = append(candidates, t[0])
+		}
+	}
+	if len(candidates) == 0 {
+		return
+	}
+	infos, ok := describeOnce(ctx, admin, candidates)
+	if !ok {
+		return
+	}
+	var found []string
+	for _, t := range candidates {
+		if _, ok := infos[t]; ok {
+			found = append(found, t)
+		}
+	}
+	if len(found) == 0 {
+		return
+	}
+	log.Warn().Strs("old_topics", found).Strs("topics", []string{n.Quarantine(), n.Index()}).
+		Msgf("%s, named before BRIDGE_INTERNAL_TOPIC_PREFIX existed, are left alone (not read, written or deleted): the quarantine and the company index are now %s and %s; "+
+			"BRIDGE_INTERNAL_TOPIC_PREFIX=%s keeps the old names (see Migration in docs/operations.md)",
+			strings.Join(found, " and "), n.Quarantine(), n.Index(), cfg.TopicPrefix)
+}
+
 // warnTopicSetup logs, once at start, topics whose setup cannot keep the
 // durability promise: replication below 3, or min.insync.replicas below 2
 // (with which acks=all can mean one copy). Replication 1 is how a
 // single-broker setup declares itself; it is said once, as such.
 func warnTopicSetup(ctx context.Context, admin *kafka.Admin, names []string, log zerolog.Logger) {
-	var infos map[string]kafka.TopicInfo
-	for {
-		var err error
-		if infos, err = admin.Describe(ctx, names); err == nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Second):
-		}
+	infos, ok := describeOnce(ctx, admin, names)
+	if !ok {
+		return
 	}
 	var single, weak []string
 	for _, n := range names {

@@ -33,7 +33,7 @@ deploy/local/kafka.sh start >/dev/null
 unset KAFKA_FRESH # the restart after the outage keeps the data
 go build -o "$work/webhook-bridge" ./cmd/webhook-bridge
 token="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-export BRIDGE_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" BRIDGE_TOPIC_REPLICATION=1 BRIDGE_TOPIC_PREFIX="soak." \
+export BRIDGE_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" BRIDGE_TOPIC_REPLICATION=1 BRIDGE_TOPIC_PREFIX="soak." BRIDGE_INTERNAL_TOPIC_PREFIX="soak-internal." \
   BRIDGE_HTTP_ADDR="127.0.0.1:$http_port" BRIDGE_ADMIN_ADDR="127.0.0.1:$admin_port" BRIDGE_AUTH_TOKENS="$token" BRIDGE_LOG_LEVEL=warn
 "$work/webhook-bridge" topics create >/dev/null
 "$work/webhook-bridge" serve 2>"$work/bridge.log" &

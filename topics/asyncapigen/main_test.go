@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -26,6 +27,33 @@ func TestCheckedInDocumentIsCurrent(t *testing.T) {
 			}
 		}
 		t.Errorf("topics/asyncapi.yaml is stale (%d lines, generator makes %d): run go generate ./topics and commit the result", len(gl), len(wl))
+	}
+}
+
+// TestCheckedInSchemasAreCurrent fails when topics/schemas is not what the
+// generator makes of the current catalog: a file differs, is missing or is
+// left over.
+func TestCheckedInSchemasAreCurrent(t *testing.T) {
+	want, err := schemaFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob("../schemas/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range files {
+		got[filepath.Base(f)] = true
+		if _, ok := want[filepath.Base(f)]; !ok {
+			t.Errorf("topics/schemas/%s is not a resource's schema: run go generate ./topics", filepath.Base(f))
+		}
+	}
+	for name, b := range want {
+		raw, err := os.ReadFile(filepath.Join("..", "schemas", name))
+		if err != nil || !bytes.Equal(raw, b) {
+			t.Errorf("topics/schemas/%s is missing or stale: run go generate ./topics and commit the result", name)
+		}
 	}
 }
 

@@ -33,7 +33,7 @@ func newTestIndex(t testing.TB) *kafka.Index {
 
 // mapping is an index record of the test topic; company "" is a tombstone.
 func mapping(name, uuid, company string) topics.Record {
-	return topics.IndexRecord(topics.Naming{Prefix: "t."}, name, uuid, company)
+	return topics.IndexRecord(topics.Naming{Prefix: "t.", Internal: "t."}, name, uuid, company)
 }
 
 const (
@@ -216,7 +216,7 @@ func webhook(typ, action, uuid, url, content string) string {
 }
 
 func TestIndexUpdate(t *testing.T) {
-	n := topics.Naming{Prefix: "t."}
+	n := topics.Naming{Prefix: "t.", Internal: "t."}
 	withCompany := fmt.Sprintf(`{"company":{"id":%q}}`, coA)
 	subURL := "https://acme.byappdirect.com/api/billing/v1/subscriptions/" + sub1
 	memberURL := fmt.Sprintf("https://acme.byappdirect.com/api/account/v1/companies/%s/users/%s", coA, sub2)

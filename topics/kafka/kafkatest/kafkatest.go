@@ -45,12 +45,14 @@ func Kafka(t testing.TB) kafka.Config {
 	return kafka.Config{Brokers: []string{b.Addr()}, DialTimeout: 5 * time.Second}
 }
 
-// Naming returns a topic prefix unique to this test, so tests sharing a
-// broker never read each other's records.
+// Naming returns topic prefixes unique to this test, so tests sharing a
+// broker never read each other's records: test-<random>. for the resource
+// topics, test-<random>-internal. for the quarantine and the company index.
 func Naming(t testing.TB) topics.Naming {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	return topics.Naming{Prefix: "test-" + hex.EncodeToString(b) + "."}
+	id := "test-" + hex.EncodeToString(b)
+	return topics.Naming{Prefix: id + ".", Internal: id + "-internal."}
 }
 
 // CreateTopics creates every bridge topic under n with the given partitions
