@@ -188,12 +188,14 @@ def source_variants():
         if content is not None:
             res["content"] = content
         body = json.dumps({"uuid": "src-%s-%d" % (h, len(out)), "timestamp": 1718035200123 + len(out),
-                           "resource": res, "resourceAction": action}).encode() + b"\n"
+                           "resource": res, "resourceAction": action}, ensure_ascii=False).encode() + b"\n"
         out.append((name, body, key, companyid))
 
-    # An alias, and a host in mixed case: the host is lower-cased.
+    # An alias, and a host in mixed case: the host is lower-cased. The
+    # content is not ASCII, for the byte-for-byte check of data.
     add("lead", "SALES_LEAD", "ADDED", "lead-" + h, "https://ACME.ByAppDirect.com/api/channel/v1/leads/lead-" + h,
-        {"status": "NEW"}, "lead-" + h, None)
+        {"status": "NEW", "companyName": "Société Générale 株式会社", "note": "\u2028 \"quoted\" \\ 🚀"},
+        "lead-" + h, None)
     # An alias, and a port that is not the default: kept.
     add("platform", "PLATFORMS", "CHANGED", "platform-" + h, "https://acme.byappdirect.com:8443/api/platform/v1/" + h,
         None, "platform-" + h, None)
