@@ -8,6 +8,14 @@ reads all topics back with kcat, and checks status codes, topics, keys,
 partitions (against Java's own partitioner), headers and quarantine records
 against the golden files (bridge/testdata/golden). Exits non-zero on any
 mismatch and prints 'N passed, M failed'.
+
+It leaves its topics in place for the conformance consumers
+(topics/conformance), and with SMOKE_MANIFEST=FILE writes there one JSON line
+per resource record it expects, computed from what it sent and the documented
+rules (not read back from Kafka): topic, key, partitions, id, type, source,
+subject, companyid, dataschema and the body (base64). SMOKE_PREFIX and
+SMOKE_INTERNAL_PREFIX choose the resource and internal topic prefixes
+(default: fresh random ones).
 """
 import base64
 import glob
@@ -28,9 +36,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = sys.argv[1]
 BROKERS = os.environ["BRIDGE_TEST_KAFKA_BROKERS"]
 PARTITIONS = 6
-RUN = "smoke-%s" % secrets.token_hex(3)
-PREFIX = RUN + "."
-INTERNAL = RUN + "-internal."
+PREFIX = os.environ.get("SMOKE_PREFIX") or "smoke-%s." % secrets.token_hex(3)
+# The quarantine and the company index live under their own prefix, so that
+# the resource pattern ^PREFIX.* matches only resource topics.
+INTERNAL_PREFIX = os.environ.get("SMOKE_INTERNAL_PREFIX") or "smoke-internal-%s." % secrets.token_hex(3)
+MANIFEST = os.environ.get("SMOKE_MANIFEST")
 TOKEN = secrets.token_hex(16)
 CLIENT_SECRET = secrets.token_hex(16)
 USER_PASSWORD = secrets.token_hex(16)
@@ -60,7 +70,7 @@ def env(**extra):
     e.update({
         "BRIDGE_KAFKA_BROKERS": BROKERS,
         "BRIDGE_TOPIC_PREFIX": PREFIX,
-        "BRIDGE_INTERNAL_TOPIC_PREFIX": INTERNAL,
+        "BRIDGE_INTERNAL_TOPIC_PREFIX": INTERNAL_PREFIX,
         "BRIDGE_TOPIC_PARTITIONS": str(PARTITIONS),
         "BRIDGE_TOPIC_REPLICATION": "1",
         "BRIDGE_AUTH_MODE": "token,oauth2",
@@ -107,6 +117,100 @@ def java_partitions(keys):
     return dict(zip(keys, (int(x) for x in out.split())))
 
 
+def quarantine_topic():
+    """The quarantine, under the internal prefix."""
+    return INTERNAL_PREFIX + "deadletter"
+
+
+# The documented rules a consumer relies on (docs/consumers.md), written
+# again here from the rule, not from the bridge's code.
+ACTIONS = {"ADDED": "added", "CHANGED": "changed", "REMOVED": "removed", "DELETED": "removed"}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def expected_source(url):
+    """resource.url's lower-case scheme and host, with the port only when it
+    is not the scheme's default; no userinfo, path, query or fragment.
+    'appdirect' for a missing or relative URL."""
+    try:
+        u = urllib.parse.urlsplit(url or "")
+        port = u.port
+    except ValueError:
+        return "appdirect"
+    if not u.scheme or not u.hostname:
+        return "appdirect"
+    scheme, host = u.scheme.lower(), u.hostname.lower()
+    if ":" in host:
+        host = "[%s]" % host
+    if port is None or DEFAULT_PORTS.get(scheme) == port:
+        return "%s://%s" % (scheme, host)
+    return "%s://%s:%d" % (scheme, host, port)
+
+
+def expectation(name, body, key, companyid):
+    """The manifest line of a resource record: what a consumer must read for
+    body, routed to topic name `name` and keyed by `key`."""
+    env = json.loads(body)
+    res = env.get("resource") or {}
+    return {
+        "topic": PREFIX + name,
+        "key": key,
+        "partitions": PARTITIONS,
+        "id": env["uuid"],
+        "type": "com.appdirect.%s.%s" % (name, ACTIONS[env["resourceAction"]]),
+        "source": expected_source(res.get("url")),
+        "subject": res.get("uuid") or None,
+        "companyid": companyid,
+        "dataschema": "urn:webhook-bridge:schema:%s:v1" % name,
+        "body": base64.b64encode(body).decode(),
+    }
+
+
+def source_variants():
+    """Deliveries beyond the samples, for the consumers' checks of the
+    documented rules: aliases, DELETED, and resource.url in every form that
+    `source` normalizes. Each is (topic name, body, key, companyid)."""
+    h = secrets.token_hex(4)
+    order, company = "order-src-" + h, "company-src-" + h
+    out = []
+
+    def add(name, typ, action, res_uuid, url, content, key, companyid):
+        res = {"type": typ, "uuid": res_uuid}
+        if url is not None:
+            res["url"] = url
+        if content is not None:
+            res["content"] = content
+        body = json.dumps({"uuid": "src-%s-%d" % (h, len(out)), "timestamp": 1718035200123 + len(out),
+                           "resource": res, "resourceAction": action}, ensure_ascii=False).encode() + b"\n"
+        out.append((name, body, key, companyid))
+
+    # An alias, and a host in mixed case: the host is lower-cased. The
+    # content is not ASCII, for the byte-for-byte check of data.
+    add("lead", "SALES_LEAD", "ADDED", "lead-" + h, "https://ACME.ByAppDirect.com/api/channel/v1/leads/lead-" + h,
+        {"status": "NEW", "companyName": "Société Générale 株式会社", "note": "\u2028 \"quoted\" \\ 🚀"},
+        "lead-" + h, None)
+    # An alias, and a port that is not the default: kept.
+    add("platform", "PLATFORMS", "CHANGED", "platform-" + h, "https://acme.byappdirect.com:8443/api/platform/v1/" + h,
+        None, "platform-" + h, None)
+    # The default port of https: dropped.
+    add("order", "ORDER", "ADDED", order, "https://acme.byappdirect.com:443/api/billing/v1/orders/" + order,
+        {"company": {"id": company}}, company, company)
+    # DELETED is removed; a relative URL is no source; the index keys it.
+    add("order", "ORDER", "DELETED", order, "/api/billing/v1/orders/" + order, None, company, company)
+    # Scheme and host case, userinfo, the default port of http, a query and
+    # a fragment: only http://host is left. The company is in the path.
+    add("subscription", "SUBSCRIPTION", "CHANGED", "sub-" + h,
+        "HTTP://ops@Store.ExampleCloud.IO:80/api/billing/v1/companies/company-url-%s/subscriptions/sub-%s?x=1#top" % (h, h),
+        None, "company-url-" + h, "company-url-" + h)
+    # No URL at all.
+    add("user", "USER", "ADDED", "user-" + h, None,
+        {"memberships": [{"company": {"id": "company-user-" + h}}]}, "company-user-" + h, "company-user-" + h)
+    # Another port of http: kept.
+    add("discount", "DISCOUNT", "ADDED", "discount-" + h, "http://acme.example:8080/api/discounts/" + h,
+        None, "discount-" + h, None)
+    return out
+
+
 def main():
     r = subprocess.run([BIN, "topics", "create"], env=env(), capture_output=True, text=True, timeout=60)
     check(r.returncode == 0 and r.stdout.count(" created") == 17, "topics create: %s %s" % (r.stdout, r.stderr))
@@ -136,6 +240,7 @@ def main():
         expected = {}  # topic -> list of golden records
         known = {}  # (topic, resource uuid) -> company, as the company index learns it
         indexed = []  # REMOVED samples keyed through the index
+        manifest = []  # every resource record a consumer must read (SMOKE_MANIFEST)
         samples = sorted(glob.glob(os.path.join(ROOT, "bridge/testdata/samples/*.json")))
         check(len(samples) == 41, "41 samples (every resource x supported action), found %d" % len(samples))
         for path in samples:
@@ -166,6 +271,7 @@ def main():
                 j = json.loads(resp)
                 check(j.get("topic") == golden["topic"] and j.get("key") == golden["key"], "%s: 202 body %s" % (name, j))
             expected.setdefault(golden["topic"], []).append(golden)
+            manifest.append(expectation(golden["topic"][len(PREFIX):], body, golden["key"], golden["value"].get("companyid")))
 
         bad = [
             ("wrong token", b'{"uuid":"x"}', {"X-AppDirect-Webhook-Token": "wrong"}, 401, "unauthorized", False),
@@ -226,7 +332,7 @@ def main():
                 value = json.loads(r["payload"])
                 check(value == g["value"], "%s: value differs from golden" % topic)
                 check(json.loads(g["body"]) == value["data"], "%s: data is not the posted body" % topic)
-        recs = kcat_all(INTERNAL + "deadletter")
+        recs = kcat_all(quarantine_topic())
         check(len(recs) == len(quarantined), "quarantine: %d records, want %d" % (len(recs), len(quarantined)))
         got = sorted((r["payload"] or "", r["headers"].get("error")) for r in recs)
         want = sorted((b.decode(), c) for b, c in quarantined)
@@ -253,6 +359,7 @@ def main():
             status, _, resp = post(base + "/webhooks", body, {"Authorization": "Bearer " + tok["access_token"]})
             check(status == 202, "%s Bearer delivery: %d %s" % (grant, status, resp[:200]))
             oauth_events.append(event_id)
+            manifest.append(expectation("order", body, "company-oauth", "company-oauth"))
         req = urllib.request.Request(base + "/oauth/token", data=b"grant_type=client_credentials", method="POST")
         req.add_header("Content-Type", "application/x-www-form-urlencoded")
         req.add_header("Authorization", "Basic " + base64.b64encode(b"marketplace:wrong").decode())
@@ -268,6 +375,20 @@ def main():
         for event_id in oauth_events:
             r = recs.get(event_id)
             check(r is not None and r["key"] == "company-oauth", "OAuth2 delivery %s in Kafka keyed by its company: %s" % (event_id, r))
+
+        for name, body, key, companyid in source_variants():
+            status, _, resp = post(base + "/webhooks", body, auth)
+            check(status == 202, "%s variant: status %d %s" % (name, status, resp[:200]))
+            if status == 202:
+                j = json.loads(resp)
+                check(j.get("topic") == PREFIX + name and j.get("key") == key, "%s variant: 202 body %s, want key %s" % (name, j, key))
+            manifest.append(expectation(name, body, key, companyid))
+        if MANIFEST:
+            with open(MANIFEST, "w") as f:
+                for line in manifest:
+                    f.write(json.dumps(line, sort_keys=True) + "\n")
+            print("smoke: wrote %d expected resource records to %s" % (len(manifest), MANIFEST))
+        print("smoke: resource prefix %s, internal prefix %s; topics left in place" % (PREFIX, INTERNAL_PREFIX))
 
         proc.send_signal(signal.SIGTERM)
         try:
