@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
+	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // routes lists the whole HTTP API. The webhook port serves what the
@@ -23,6 +25,38 @@ func (s *Server) routes() {
 	s.admin.GET("/healthz", handleHealthz)
 	s.admin.GET("/readyz", s.handleReadyz)
 	s.admin.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	s.admin.GET("/schemas", handleSchemaIndex)
+	s.admin.GET("/schemas/:file", handleSchema)
+}
+
+// schemaEntry is one line of GET /schemas.
+type schemaEntry struct {
+	Resource   string `json:"resource"`
+	DataSchema string `json:"dataschema"`
+	Path       string `json:"path"`
+}
+
+// handleSchemaIndex lists the JSON Schemas: each resource topic name, the
+// dataschema its events carry, and the path that serves it.
+func handleSchemaIndex(c echo.Context) error {
+	var out []schemaEntry
+	for _, name := range topics.SchemaNames() {
+		out = append(out, schemaEntry{Resource: name, DataSchema: topics.DataSchema(name), Path: "/schemas/" + name + ".json"})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// handleSchema serves GET /schemas/<resource>.json: the JSON Schema (draft
+// 2020-12) of the CloudEvents on that resource's topic, whose $id is the
+// events' dataschema.
+func handleSchema(c echo.Context) error {
+	name, isJSON := strings.CutSuffix(c.Param("file"), ".json")
+	b, ok := topics.Schema(name)
+	if !isJSON || !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such schema: GET /schemas lists them, e.g. /schemas/subscription.json")
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.Blob(http.StatusOK, "application/schema+json", b)
 }
 
 func handleHealthz(c echo.Context) error {

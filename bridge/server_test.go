@@ -743,6 +743,36 @@ func TestPortsServeTheirOwnRoutes(t *testing.T) {
 	}
 }
 
+// The admin port serves each resource's JSON Schema, byte for byte the
+// embedded one, whose $id is the dataschema its events carry, and lists them.
+func TestSchemasAreServed(t *testing.T) {
+	tb := newTestBridge(bridge.Options{})
+	got := tb.serveAdmin(t, httptest.NewRequest(http.MethodGet, "/schemas", nil))
+	var index []struct{ Resource, DataSchema, Path string }
+	if err := json.Unmarshal(got.body, &index); got.status != http.StatusOK || err != nil || len(index) != len(topics.Catalog) {
+		t.Fatalf("GET /schemas: %d %s (%v), want %d entries", got.status, got.body, err, len(topics.Catalog))
+	}
+	for _, e := range index {
+		got := tb.serveAdmin(t, httptest.NewRequest(http.MethodGet, e.Path, nil))
+		want, _ := topics.Schema(e.Resource)
+		if got.status != http.StatusOK || got.header.Get("Content-Type") != "application/schema+json" || !bytes.Equal(got.body, want) {
+			t.Errorf("GET %s: %d %s, want the embedded schema", e.Path, got.status, got.header.Get("Content-Type"))
+			continue
+		}
+		var s struct {
+			ID string `json:"$id"`
+		}
+		if err := json.Unmarshal(got.body, &s); err != nil || s.ID != e.DataSchema || s.ID != topics.DataSchema(e.Resource) {
+			t.Errorf("%s: $id %q, want %q (%v)", e.Path, s.ID, e.DataSchema, err)
+		}
+	}
+	for _, path := range []string{"/schemas/nope.json", "/schemas/subscription", "/schemas/deadletter.json", "/schemas/..%2Fgo.mod"} {
+		if got := tb.serveAdmin(t, httptest.NewRequest(http.MethodGet, path, nil)); got.status != http.StatusNotFound || !strings.Contains(string(got.body), `"error"`) {
+			t.Errorf("GET %s: %d %s, want 404 with a JSON error", path, got.status, got.body)
+		}
+	}
+}
+
 func TestRequestID(t *testing.T) {
 	tests := []struct {
 		name     string
