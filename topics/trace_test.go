@@ -267,3 +267,44 @@ func TestTraceContextHeadersOfOtherRecords(t *testing.T) {
 type emptyIndex struct{}
 
 func (emptyIndex) Company(string, string) (string, bool) { return "", false }
+
+// A traced record matches the resource's JSON Schema and the AsyncAPI
+// document's payload and header schemas, which declare the trace context;
+// a traceparent the bridge would never write does not.
+func TestSchemasDeclareTheTraceContext(t *testing.T) {
+	schemas := compileSchemas(t)
+	a := loadAsyncAPI(t)
+	payload := a.schema(t, "/components/messages/subscriptionEvent/payload")
+	headerSchema := a.schema(t, "/components/messages/subscriptionEvent/headers")
+	body, err := os.ReadFile(filepath.Join(samplesDir, "subscription-added.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := topics.NormalizeTraced(body, topics.Naming{Prefix: "appdirect."}, nil,
+		topics.TraceContext{TraceParent: testTraceParent, TraceState: testTraceState})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schemas["subscription"].Validate(jsonInstance(t, ev.Record.Value)); err != nil {
+		t.Errorf("JSON Schema: %v\n%s", err, ev.Record.Value)
+	}
+	if err := payload.Validate(jsonInstance(t, ev.Record.Value)); err != nil {
+		t.Errorf("AsyncAPI payload: %v", err)
+	}
+	headers := map[string]any{}
+	for _, h := range ev.Record.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	if err := headerSchema.Validate(instance(t, headers)); err != nil {
+		t.Errorf("AsyncAPI headers: %v", err)
+	}
+
+	bad := strings.Replace(string(ev.Record.Value), testTraceParent, strings.ToUpper(testTraceParent), 1)
+	if schemas["subscription"].Validate(jsonInstance(t, []byte(bad))) == nil || payload.Validate(jsonInstance(t, []byte(bad))) == nil {
+		t.Errorf("the schemas accept an upper-case traceparent")
+	}
+	headers[topics.HeaderTraceParent] = "01-" + testTraceParent[3:]
+	if headerSchema.Validate(instance(t, headers)) == nil {
+		t.Errorf("the header schema accepts a version-01 traceparent")
+	}
+}
