@@ -30,8 +30,8 @@ func (tc TraceContext) Checked() TraceContext {
 	if !ValidTraceParent(tc.TraceParent) {
 		return TraceContext{}
 	}
-	if !ValidTraceState(tc.TraceState) {
-		tc.TraceState = ""
+	if !ValidTraceState(tc.TraceState) || strings.Trim(tc.TraceState, " \t,") == "" {
+		tc.TraceState = "" // invalid, or no member at all
 	}
 	return tc
 }

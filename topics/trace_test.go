@@ -19,7 +19,7 @@ import (
 
 const (
 	testTraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	testTraceState  = `rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,vendor@sys="q\x`
+	testTraceState  = "rojo=00f067aa0ba902b7,\tcongo=t61rcWkgMzE,vendor@sys=\"q\\x"
 )
 
 func TestValidTraceParent(t *testing.T) {
@@ -146,6 +146,7 @@ func TestNormalizeTracedCarriesTheTraceContext(t *testing.T) {
 			wantParent: testTraceParent, wantState: testTraceState},
 		{name: "parent only", give: topics.TraceContext{TraceParent: testTraceParent}, wantParent: testTraceParent},
 		{name: "invalid state dropped", give: topics.TraceContext{TraceParent: testTraceParent, TraceState: "rojo=1\r\nx"}, wantParent: testTraceParent},
+		{name: "state of no member dropped", give: topics.TraceContext{TraceParent: testTraceParent, TraceState: " ,\t, "}, wantParent: testTraceParent},
 		{name: "invalid parent drops both", give: topics.TraceContext{TraceParent: strings.ToUpper(testTraceParent), TraceState: "rojo=1"}},
 		{name: "state without parent", give: topics.TraceContext{TraceState: "rojo=1"}},
 	}

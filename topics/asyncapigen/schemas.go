@@ -356,5 +356,5 @@ func traceParentSchema(desc string) obj {
 // traceStateSchema is a W3C tracestate as the bridge writes it
 // (topics.ValidTraceState).
 func traceStateSchema(desc string) obj {
-	return obj{{"type", "string"}, {"minLength", 1}, {"maxLength", topics.MaxTraceStateLength}, {"pattern", `^[ -~]+$`}, {"description", desc}}
+	return obj{{"type", "string"}, {"minLength", 1}, {"maxLength", topics.MaxTraceStateLength}, {"pattern", `^[\t -~]+$`}, {"description", desc}}
 }
