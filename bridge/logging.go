@@ -24,6 +24,7 @@ type reqInfo struct {
 	client                                      string // the client's IP (see Server.client)
 	viaProxy                                    bool   // client was read from X-Forwarded-For
 	duplicate                                   bool   // a redelivery answered from the dedup cache
+	traceID                                     string // the W3C trace id of the request, when it has one
 	status                                      int
 	code                                        string
 	err                                         error
@@ -158,6 +159,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		addStr(ev, "error", info.code)
 		addStr(ev, "auth_reason", info.authReason)
 		addStr(ev, "reason", info.reason)
+		addStr(ev, "trace_id", info.traceID)
 		if info.duplicate {
 			ev = ev.Bool("duplicate", true)
 		}

@@ -16,7 +16,11 @@ import (
 // marketplace calls and nothing else; probes, metrics and schemas are on the
 // admin port, which is not exposed to the internet.
 func (s *Server) routes() {
-	s.e.Use(s.requestLog, s.recoverPanics)
+	s.e.Use(s.requestLog)
+	if s.tracer != nil {
+		s.e.Use(s.traceRequests()...)
+	}
+	s.e.Use(s.recoverPanics)
 	s.e.POST("/webhooks", s.handleWebhook(), s.authenticate)
 	if a, ok := s.opts.Auth.(*Auth); ok && a != nil && a.oauth {
 		s.e.POST("/oauth/token", a.handleToken(s))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
@@ -84,6 +85,12 @@ type Options struct {
 	// that failed authentications are throttled by. Empty: the peer is the
 	// client.
 	TrustedProxies []netip.Prefix
+	// Tracer, when set, turns tracing on (see tracing.go): a server span
+	// for every request on the webhook port, a producer span for every
+	// publish, and the server span's trace context in the records. nil:
+	// no spans and no middleware; a valid traceparent a request brought
+	// still goes into its records unchanged.
+	Tracer trace.TracerProvider
 }
 
 // Server is the bridge's HTTP handler.
@@ -101,6 +108,8 @@ type Server struct {
 	dedup     *dedup         // nil when off
 	throttle  *throttle      // nil when off
 	failLog   zerolog.Logger // sampled: the log of refused authentications
+
+	tracer trace.TracerProvider // nil when tracing is off
 }
 
 // NewServer builds the HTTP handler. pub receives every record to write.
@@ -124,6 +133,9 @@ func NewServer(pub Publisher, opts Options, log zerolog.Logger) *Server {
 	if opts.Kafka != nil {
 		s.metrics.Registry.MustRegister(okGauge("webhook_bridge_kafka_up",
 			"1 when the latest check found Kafka reachable with every topic present, else 0.", opts.Kafka))
+	}
+	if opts.Tracer != nil {
+		s.startTracing(opts.Tracer)
 	}
 	s.routes()
 	return s

@@ -64,7 +64,7 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		ev, err := topics.Normalize(body, s.opts.Naming, s.companyIndex())
+		ev, err := topics.NormalizeTraced(body, s.opts.Naming, s.companyIndex(), s.traceContext(c))
 		if topics.ValidEventID(ev.Envelope.ID) {
 			info.eventID = ev.Envelope.ID
 		}
@@ -121,6 +121,7 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 func (s *Server) quarantine(ctx context.Context, c echo.Context, body []byte, kind Kind, code, detail string) error {
 	info := infoOf(c)
 	rec := topics.QuarantineRecord(s.opts.Naming, body, code, detail, info.eventID, c.Request().Header.Get("Content-Type"))
+	rec.Headers = s.traceContext(c).AppendHeaders(rec.Headers)
 	info.topic = rec.Topic
 	if err := s.publish(ctx, info, rec); err != nil {
 		return err

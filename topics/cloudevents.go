@@ -12,11 +12,13 @@ const ceTimeLayout = "2006-01-02T15:04:05.000Z"
 
 // appendCloudEvent appends the structured-mode CloudEvents 1.0 JSON event of
 // env to dst. The webhook body is embedded as "data" byte for byte: it was
-// validated as JSON, so it needs no re-encoding.
-func appendCloudEvent(dst []byte, res *Resource, act Action, env *Envelope, key Key) []byte {
+// validated as JSON, so it needs no re-encoding. tc (Checked) adds the
+// distributed-tracing extension attributes traceparent and tracestate;
+// the zero value adds nothing.
+func appendCloudEvent(dst []byte, res *Resource, act Action, env *Envelope, key Key, tc TraceContext) []byte {
 	// Size the value once: the body plus the attributes, escapes aside. It
 	// used to grow through about six copies of the body.
-	if need := len(env.Raw) + len(env.ID) + len(env.URL) + len(env.ResourceUUID) + len(key.CompanyID) + 320; cap(dst)-len(dst) < need {
+	if need := len(env.Raw) + len(env.ID) + len(env.URL) + len(env.ResourceUUID) + len(key.CompanyID) + len(tc.TraceParent) + len(tc.TraceState) + 320; cap(dst)-len(dst) < need {
 		dst = append(make([]byte, 0, len(dst)+need), dst...)
 	}
 	dst = append(dst, `{"specversion":"1.0","id":`...)
@@ -47,6 +49,15 @@ func appendCloudEvent(dst []byte, res *Resource, act Action, env *Envelope, key 
 	if key.CompanyID != "" {
 		dst = append(dst, `,"companyid":`...)
 		dst = AppendJSONString(dst, key.CompanyID)
+	}
+	if tc.TraceParent != "" {
+		dst = append(dst, `,"traceparent":"`...)
+		dst = append(dst, tc.TraceParent...) // lower-case hex and '-' only
+		dst = append(dst, '"')
+		if tc.TraceState != "" {
+			dst = append(dst, `,"tracestate":`...)
+			dst = AppendJSONString(dst, tc.TraceState) // may hold '"' and '\\'
+		}
 	}
 	dst = append(dst, `,"data":`...)
 	dst = append(dst, env.Raw...)

@@ -37,6 +37,17 @@ type Event struct {
 	CompanyIDs      []string
 	CompanyIDSource string
 
+	// TraceParent and TraceState are the W3C Trace Context the event was
+	// published in (see TraceContext): the CloudEvent's distributed-tracing
+	// extension attributes, or, when the value has none, the traceparent
+	// and tracestate headers. Both are "" when the delivery brought no
+	// trace context and the bridge traced nothing. They are as written,
+	// unchecked: a W3C propagator that continues the trace checks them.
+	// Headers and attributes may differ: a traced Kafka client or proxy
+	// may rewrite the headers in transit, while the attributes stay as the
+	// bridge wrote them; Decode does not compare them.
+	TraceParent, TraceState string
+
 	// Data is the original webhook body, byte for byte, and Webhook its
 	// parsed envelope (Webhook.Content is the resource's content, nil for
 	// REMOVED events).
@@ -59,6 +70,8 @@ type cloudEvent struct {
 	DataContentType string          `json:"datacontenttype"`
 	DataSchema      string          `json:"dataschema"`
 	CompanyID       *string         `json:"companyid"`
+	TraceParent     string          `json:"traceparent"`
+	TraceState      string          `json:"tracestate"`
 	Data            json.RawMessage `json:"data"`
 }
 
@@ -122,6 +135,12 @@ func Decode(headers []Header, value []byte) (Event, error) {
 		ev.CompanyIDs = []string{ev.CompanyID}
 	}
 	ev.CompanyIDSource, _ = HeaderValue(headers, HeaderCompanyIDSource)
+	if ce.TraceParent != "" {
+		ev.TraceParent, ev.TraceState = ce.TraceParent, ce.TraceState
+	} else if tp, ok := HeaderValue(headers, HeaderTraceParent); ok && tp != "" {
+		ev.TraceParent = tp
+		ev.TraceState, _ = HeaderValue(headers, HeaderTraceState)
+	}
 	env, err := ParseEnvelope(ev.Data)
 	if err != nil {
 		return ev, fmt.Errorf("data is not a webhook: %w", err)

@@ -7,11 +7,11 @@ import (
 )
 
 // TestContractIsPure keeps topics importable by any consumer: its
-// dependencies hold no Kafka client, HTTP framework, logger or metrics
-// library.
+// dependencies hold no Kafka client, HTTP framework, logger, metrics or
+// tracing library (the trace context is plain strings: TraceContext).
 func TestContractIsPure(t *testing.T) {
 	forbidden := []string{"segmentio/kafka-go", "twmb/franz-go", "labstack/echo", "rs/zerolog", "prometheus/client_golang",
-		"webhook-bridge/bridge", "webhook-bridge/topics/kafka"}
+		"webhook-bridge/bridge", "webhook-bridge/topics/kafka", "go.opentelemetry.io"}
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)

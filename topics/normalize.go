@@ -61,6 +61,16 @@ func (e *Error) Error() string { return e.Code + ": " + e.Detail }
 // *Error of KindInvalid or KindUnroutable whose Code is the quarantine's error
 // code; Routed.Envelope.ID is set whenever it was read.
 func Normalize(body []byte, n Naming, index CompanyIndex) (Routed, error) {
+	return NormalizeTraced(body, n, index, TraceContext{})
+}
+
+// NormalizeTraced is Normalize for a delivery that came with a trace
+// context: the event record carries tc (what of it is valid, see
+// TraceContext.Checked) in its traceparent and tracestate headers and
+// CloudEvent attributes. The index update carries none: it is the bridge's
+// compacted state, not an event. The zero TraceContext gives exactly
+// Normalize's record.
+func NormalizeTraced(body []byte, n Naming, index CompanyIndex, tc TraceContext) (Routed, error) {
 	var ev Routed
 	env, err := ParseEnvelope(body)
 	ev.Envelope = env
@@ -94,7 +104,8 @@ func Normalize(body []byte, n Naming, index CompanyIndex) (Routed, error) {
 			Detail: fmt.Sprintf("resource %s does not support action %s", Quote(env.Type), Quote(env.Action))}
 	}
 	ev.Key = ChooseKey(res, &ev.Envelope, index)
-	ev.Record = EventRecord(n, res, act, &ev.Envelope, ev.Key, appendCloudEvent(nil, res, act, &ev.Envelope, ev.Key))
+	tc = tc.Checked()
+	ev.Record = eventRecord(n, res, act, &ev.Envelope, ev.Key, tc, appendCloudEvent(nil, res, act, &ev.Envelope, ev.Key, tc))
 	if up, ok := IndexUpdate(n, res, act, &ev.Envelope, ev.Key, index); ok {
 		ev.IndexUpdate = up
 	}

@@ -21,6 +21,8 @@ const (
 	HeaderEventTime       = "event-time"        // the marketplace's timestamp, epoch milliseconds
 	HeaderError           = "error"             // quarantine: a short error code
 	HeaderErrorDetail     = "error-detail"      // quarantine: a sentence for humans
+	HeaderTraceParent     = "traceparent"       // W3C Trace Context, when the event has one (TraceContext)
+	HeaderTraceState      = "tracestate"        // W3C Trace Context vendors' list, with traceparent
 )
 
 // CloudEventsContentType is the content-type header of resource records.
@@ -54,7 +56,17 @@ func HeaderValue(headers []Header, key string) (string, bool) {
 // EventRecord builds the record of a routed event; value is its encoded
 // CloudEvent.
 func EventRecord(n Naming, r *Resource, a Action, env *Envelope, k Key, value []byte) Record {
-	hs := make([]Header, 0, 8)
+	return eventRecord(n, r, a, env, k, TraceContext{}, value)
+}
+
+// eventRecord is EventRecord with the trace context tc (Checked; the zero
+// value for none) in the traceparent and tracestate headers.
+func eventRecord(n Naming, r *Resource, a Action, env *Envelope, k Key, tc TraceContext, value []byte) Record {
+	size := 8
+	if tc.TraceParent != "" {
+		size += 2
+	}
+	hs := make([]Header, 0, size)
 	hs = append(hs,
 		Header{HeaderResource, []byte(r.Name)},
 		Header{HeaderAction, []byte(a)},
@@ -74,6 +86,7 @@ func EventRecord(n Naming, r *Resource, a Action, env *Envelope, k Key, value []
 		// Consumers order by event time without decoding the value.
 		hs = append(hs, Header{HeaderEventTime, strconv.AppendInt(nil, env.Timestamp.UnixMilli(), 10)})
 	}
+	hs = tc.AppendHeaders(hs)
 	return Record{Topic: n.Topic(r.Name), Key: []byte(k.Value), Value: value, Headers: hs}
 }
 

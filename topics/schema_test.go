@@ -167,7 +167,7 @@ func TestSchemasRefuseWhatBreaksTheContract(t *testing.T) {
 	for name, f := range map[string]func(v map[string]any){
 		"an alias": func(v map[string]any) { resource(v)["type"] = "SALES_LEAD" },
 		"unknown members": func(v map[string]any) {
-			v["traceparent"], data(v)["marketplace"], resource(v)["links"] = "00-x", "m", []any{}
+			v["partitionkey"], data(v)["marketplace"], resource(v)["links"] = "x", "m", []any{}
 		},
 		"no optional":         func(v map[string]any) { delete(v, "subject"); delete(v, "time"); delete(v, "companyid") },
 		"DELETED for removed": func(v map[string]any) { data(v)["resourceAction"] = "DELETED" },

@@ -21,7 +21,7 @@ import (
 	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
-//go:generate go test -run TestDocsConfigTable|TestDocsMetricsTable -update .
+//go:generate go test -run TestDocsConfigTable|TestDocsMetricsTable|TestDocsTracingTable -update .
 
 // envPrefix is the prefix of every environment variable the binary reads.
 const envPrefix = "BRIDGE"
@@ -298,6 +298,7 @@ func printEnv(w io.Writer) {
 	_ = envconfig.Usagef(envPrefix, &Config{}, tw,
 		"{{range .}}{{usage_key .}}\t{{usage_type .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
 	tw.Flush()
+	printTracingEnv(w)
 }
 
 // defaultOf is the default of a Config field, from its tag.

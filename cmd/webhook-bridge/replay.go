@@ -123,7 +123,10 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 		sum.Read++
 		line := replayLine{Partition: &m.Partition, Offset: &m.Offset}
 		line.Quarantine, _ = topics.HeaderValue(m.Headers, topics.HeaderError)
-		ev, err := topics.Normalize(m.Value, n, index)
+		// The event continues the trace of the quarantined delivery, if any.
+		tp, _ := topics.HeaderValue(m.Headers, topics.HeaderTraceParent)
+		ts, _ := topics.HeaderValue(m.Headers, topics.HeaderTraceState)
+		ev, err := topics.NormalizeTraced(m.Value, n, index, topics.TraceContext{TraceParent: tp, TraceState: ts})
 		line.EventID = ev.Envelope.ID
 		if err != nil {
 			var e *topics.Error

@@ -22,7 +22,8 @@ import (
 
 // serve runs the HTTP server until ctx ends, then shuts down in order:
 // readiness 503 at once, keep serving for the grace period, stop accepting,
-// finish in-flight requests, flush and close the Kafka writer.
+// finish in-flight requests, flush and close the Kafka writer, then flush
+// the spans (when tracing is on), whose last ones are the last publishes.
 //
 // dev exempts the secrets from the strength check; banner, when set, is
 // called with the webhook port's address once it listens.
@@ -39,6 +40,18 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, dev bool, banner
 		if err := cfg.checkSecretStrength(); err != nil {
 			return err
 		}
+	}
+	tp, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		// For the early returns; the shutdown below flushes it in order.
+		defer func() {
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tp.Shutdown(fctx)
+		}()
 	}
 	w, err := kafka.NewWriter(cfg.writer(kc), log)
 	if err != nil {
@@ -78,6 +91,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, dev bool, banner
 	opts.Ready = index.Ready
 	opts.Kafka = health.Err
 	opts.Index = index
+	if tp != nil {
+		opts.Tracer = tp
+	}
 	if auth != nil {
 		opts.Auth = auth
 	} else {
@@ -168,6 +184,12 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, dev bool, banner
 		}
 	case <-sctx.Done():
 		shutdownErr = errors.Join(shutdownErr, errors.New("kafka writer did not close before BRIDGE_SHUTDOWN_TIMEOUT"))
+	}
+	if tp != nil {
+		// After the writer: the spans of the last publishes are ended.
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn().Err(err).Msg("tracing: flushing the last spans")
+		}
 	}
 	if shutdownErr != nil {
 		return fmt.Errorf("shutdown: %w", shutdownErr)

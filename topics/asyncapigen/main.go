@@ -258,6 +258,9 @@ func eventHeadersSchema() obj {
 			{topics.HeaderContentType, obj{{"const", topics.CloudEventsContentType}}},
 			{topics.HeaderEventTime, obj{{"type", "string"}, {"pattern", "^-?[0-9]+$"},
 				{"description", "The marketplace's timestamp (when the event happened), epoch milliseconds as sent; absent when the webhook had none. The record's own timestamp is when the bridge wrote it."}}},
+			{topics.HeaderTraceParent, traceParentSchema("W3C Trace Context: with tracing on, the bridge's server span of the delivery; off, the traceparent the delivery brought, when valid; absent when there is none. " +
+				"The same value as the traceparent attribute when written; OpenTelemetry's Kafka instrumentations read it.")},
+			{topics.HeaderTraceState, traceStateSchema("W3C Trace Context: the tracestate that goes with traceparent; absent when there is none.")},
 		}},
 		{"if", obj{{"properties", obj{{topics.HeaderCompanyIDSource, obj{{"enum", withCompany}}}}}}},
 		{"then", obj{{"required", []any{topics.HeaderCompanyID, topics.HeaderCompanyIDs}}}},
@@ -322,6 +325,8 @@ func quarantineMessage(examples map[string][]golden) obj {
 				{topics.HeaderErrorDetail, obj{{"type", "string"}, {"maxLength", topics.MaxQuarantineDetail + 1}, {"description", "What is wrong, a sentence for humans (cut with … beyond 1024 bytes)."}}},
 				{topics.HeaderEventID, obj{{"type", "string"}, {"description", "The notification's uuid, when it could be read."}}},
 				{topics.HeaderContentType, obj{{"type", "string"}, {"maxLength", topics.MaxQuotedInput}, {"description", "The Content-Type of the delivery, when it had one; absent otherwise."}}},
+				{topics.HeaderTraceParent, traceParentSchema("W3C Trace Context of the delivery, as on event records; absent when there is none. replay gives the event it publishes this context.")},
+				{topics.HeaderTraceState, traceStateSchema("W3C Trace Context: the tracestate that goes with traceparent; absent when there is none.")},
 			}},
 		}},
 		{"payload", obj{{"description", "The request body exactly as it was posted: any bytes, usually (but not always) JSON."}}},

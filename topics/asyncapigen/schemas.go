@@ -161,6 +161,9 @@ func cloudEventSchema(r *topics.Resource, dataRef string) obj {
 			{"dataschema", dataSchema},
 			{"companyid", obj{{"type", "string"}, {"minLength", 1}, {"maxLength", topics.MaxCompanyIDLength},
 				{"description", "Extension attribute: the company, exactly when the company-id header is present."}}},
+			{"traceparent", traceParentSchema("Extension attribute (CloudEvents distributed tracing): the W3C traceparent of the delivery, " +
+				"with tracing on the bridge's server span, off the sender's own; absent when there is none. Also the traceparent header, as written.")},
+			{"tracestate", traceStateSchema("Extension attribute (CloudEvents distributed tracing): the W3C tracestate that goes with traceparent; absent when there is none.")},
 			{"data", ref(dataRef)},
 		}},
 		{"allOf", sameAction},
@@ -342,4 +345,16 @@ func marshalNoEscape(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// traceParentSchema is a W3C traceparent as the bridge writes it
+// (topics.ValidTraceParent); the ids are not all zero.
+func traceParentSchema(desc string) obj {
+	return obj{{"type", "string"}, {"pattern", `^00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]$`}, {"description", desc}}
+}
+
+// traceStateSchema is a W3C tracestate as the bridge writes it
+// (topics.ValidTraceState).
+func traceStateSchema(desc string) obj {
+	return obj{{"type", "string"}, {"minLength", 1}, {"maxLength", topics.MaxTraceStateLength}, {"pattern", `^[\t -~]+$`}, {"description", desc}}
 }
