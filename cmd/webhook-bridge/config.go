@@ -79,6 +79,7 @@ type Config struct {
 	ShutdownGrace         time.Duration     `envconfig:"SHUTDOWN_GRACE" default:"5s" desc:"after SIGTERM, how long to keep accepting requests while readiness reports 503"`
 	ShutdownTimeout       time.Duration     `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"after SIGTERM, the most time until exit, grace included"`
 	LogLevel              string            `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	PProf                 bool              `envconfig:"PPROF" default:"false" desc:"serve Go's profiler (net/http/pprof) under /debug/pprof/ on the admin port, for profiling under load; admin port only, never the webhook port: a profile shows code paths and memory contents, and profiling costs CPU while it runs"`
 	DevKafkaAddr          string            `envconfig:"DEV_KAFKA_ADDR" default:"127.0.0.1:9092" desc:"dev only: address of the embedded in-memory broker"`
 }
 
