@@ -35,7 +35,8 @@ type serveOptions struct {
 	batchSize      int
 	publishTimeout time.Duration
 	maxInFlight    int
-	gogc           int // 0: inherited
+	gogc           int  // 0: inherited
+	pprof          bool // serve pprof on the admin port (-cpuprofile, -memprofile)
 }
 
 // env is this process's environment without any BRIDGE_* variable (a
@@ -65,6 +66,9 @@ func (o serveOptions) env(addr, admin string) []string {
 	if addr != "" {
 		set("HTTP_ADDR", addr)
 		set("ADMIN_ADDR", admin)
+	}
+	if o.pprof {
+		set("PPROF", "true")
 	}
 	if o.gogc != 0 {
 		env = append(env, "GOGC="+strconv.Itoa(o.gogc))

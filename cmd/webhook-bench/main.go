@@ -75,7 +75,13 @@
 // and then per load level the bridge against the baseline: throughput,
 // their ratio, CPU per request of each, the bridge's peak RSS. -json prints
 // the same as JSON. -every prints RSS, goroutines and heap periodically
-// (soaks).
+// (soaks). For each bridge phase the notes give the bridge's heap
+// allocations per request and its garbage collections over the window (from
+// its /metrics). -cpuprofile and -memprofile write the bridge process's CPU
+// profile and a delta profile of its allocations over each bridge phase's
+// measured window (the bench then starts it with BRIDGE_PPROF=true);
+// profiling costs the bridge a little CPU, so take the CPU figures from a
+// run without it.
 //
 // Usage, from the repository root:
 //
@@ -83,6 +89,7 @@
 //	go run ./cmd/webhook-bench -concurrency 64 -duration 10s -warmup 2s -single 50
 //	go run ./cmd/webhook-bench -concurrency 1,4,16,64,256 -rate 500,2000 -duration 20s
 //	go run ./cmd/webhook-bench -rate 2000 -duration 60s -bridge-log /tmp/bridge.log
+//	go run ./cmd/webhook-bench -mode bridge -concurrency 64 -duration 20s -cpuprofile /tmp/cpu.pprof -memprofile /tmp/mem.pprof
 //	go run ./cmd/webhook-bench -mode single -single 200
 //	go run ./cmd/webhook-bench -mode bridge -rate 2000 -duration 10m -every 30s   # soak
 //	go run ./cmd/webhook-bench -mode bridge -url http://host:8080/webhooks -token T -prefix appdirect. -pid 1234
@@ -153,6 +160,7 @@ type config struct {
 	bridgeLog    string
 	gogc         int
 	client       string
+	profiles     profiles
 }
 
 const usageText = `webhook-bench measures webhook-bridge (the real ` + "`webhook-bridge serve`" + `, started
@@ -214,6 +222,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.bridgeLog, "bridge-log", os.DevNull, "where the started bridge's log goes (one line per request, as in production): a file (appended to), - for stderr; empty: "+os.DevNull)
 	fs.IntVar(&c.gogc, "gogc", 0, "GOGC of the started bridge (0: inherited)")
 	fs.StringVar(&c.client, "client", "raw", "HTTP client of the load generator, one keep-alive connection per worker: raw (minimal HTTP/1.1, about 20 µs of CPU a request) or nethttp (net/http's Transport, about 70 µs: CPU the bridge loses when they share cores)")
+	fs.StringVar(&c.profiles.cpu, "cpuprofile", "", "write the bridge process's CPU profile over each bridge load phase's measured window to this file (with several phases: the load goes before the extension, e.g. cpu-c64.pprof); the started bridge serves pprof on its admin port (BRIDGE_PPROF=true), with -url it must")
+	fs.StringVar(&c.profiles.mem, "memprofile", "", "like -cpuprofile, for the bridge's allocations over the window (a delta allocs profile: go tool pprof -sample_index=alloc_objects)")
 	fs.Bool("spawn", false, "ignored: the bridge always runs as its own process")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -266,6 +276,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-gogc needs a started bridge, not -url")
 	case c.url == "" && strings.ContainsAny(c.token, ", \t"):
 		return c, errors.New("-token for the started bridge may not hold commas or spaces")
+	case c.profiles.on() && c.mode != "bridge" && c.mode != "both":
+		return c, errors.New("-cpuprofile and -memprofile profile the bridge's load phases: -mode bridge or both")
 	case c.bodies.Variants <= 0 || c.partitions <= 0 || c.duration <= 0 || c.warmup < 0 || c.rateInFlight <= 0:
 		return c, errors.New("-variants, -partitions, -duration and -rate-inflight must be positive, -warmup not negative")
 	}
@@ -348,7 +360,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	so := serveOptions{
 		brokers: c.brokers, naming: naming, partitions: c.partitions, token: token,
 		batchSize: c.batchSize, publishTimeout: c.publishTO,
-		maxInFlight: c.maxInFlight, gogc: c.gogc,
+		maxInFlight: c.maxInFlight, gogc: c.gogc, pprof: c.profiles.on(),
 	}
 
 	// Topics: the run's own, made by the bridge itself, unless it targets a
@@ -468,6 +480,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	c.profiles.many = len(loads) > 1
 	ph := &phaser{
 		c: c, client: client, partitions: partitions, vs: vs, runID: runID, br: br, progress: progress, stderr: stderr,
 		index: newIndexCheck(naming.Index(), partitions[naming.Index()], vs, created),

@@ -65,9 +65,18 @@ func (p *phaser) run(ctx context.Context, mode string, l loadSpec, tgt target) (
 	} else if p.br != nil {
 		w0, m0, counted = writerCounters(ctx, p.br.base)
 	}
+	var profiled func() error
+	var rt0, rt1 runtimeCounters
+	bridgePhase := mode == "bridge" && p.br != nil
 	hooks := loadHooks{
 		sample: p.sampler(who),
 		window: func(begin bool) {
+			if begin && bridgePhase {
+				rt0 = p.runtimeCounters(ctx)
+				if p.c.profiles.on() {
+					profiled = p.c.profiles.start(ctx, p.br.base, l, l.duration)
+				}
+			}
 			for _, x := range []*usage{u, self, broker} {
 				switch {
 				case x == nil:
@@ -77,10 +86,22 @@ func (p *phaser) run(ctx context.Context, mode string, l loadSpec, tgt target) (
 					x.end()
 				}
 			}
+			if !begin && bridgePhase {
+				rt1 = p.runtimeCounters(ctx)
+			}
 		},
 	}
 	ps := runLoad(ctx, tgt, l, p.vs, ids, out, hooks, p.stderr)
 	r := p.finish(mode, l, ps, u, self, broker, whoName)
+	if rt0.ok && rt1.ok && ps.cpuReqs > 0 {
+		r.AllocsPerReq = (rt1.mallocs - rt0.mallocs) / float64(ps.cpuReqs)
+		r.GCCycles = rt1.gcs - rt0.gcs
+	}
+	if profiled != nil {
+		if err := profiled(); err != nil {
+			return r, err
+		}
+	}
 	if bw, ok := tgt.(*kafkaTarget); ok {
 		r.AvgBatch = avgBatch(bw.w.Stats())
 	} else if counted {
@@ -221,4 +242,24 @@ func (p *phaser) sampler(who proc) func(time.Duration) sample {
 		}
 		return s
 	}
+}
+
+// runtimeCounters are the bridge's Go runtime counters as its /metrics
+// shows them.
+type runtimeCounters struct {
+	mallocs, gcs float64
+	ok           bool
+}
+
+func (p *phaser) runtimeCounters(ctx context.Context) runtimeCounters {
+	const mallocs, gcs = "go_memstats_mallocs_total", "go_gc_duration_seconds_count"
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := scrape(ctx, p.br.base, mallocs, gcs)
+	if err != nil {
+		return runtimeCounters{}
+	}
+	a, ok1 := m[mallocs]
+	g, ok2 := m[gcs]
+	return runtimeCounters{mallocs: a, gcs: g, ok: ok1 && ok2}
 }

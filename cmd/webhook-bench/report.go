@@ -39,6 +39,10 @@ type result struct {
 	AvgBatch    float64      `json:"avg_batch_records,omitempty"`
 	Samples     []sample     `json:"samples,omitempty"`
 	Verify      verifyResult `json:"verify"`
+	// AllocsPerReq and GCCycles are the bridge's heap allocations per
+	// request and its garbage collections over the window (its /metrics).
+	AllocsPerReq float64 `json:"bridge_allocs_per_request,omitempty"`
+	GCCycles     float64 `json:"bridge_gc_cycles,omitempty"`
 }
 
 // level compares the bridge with the baseline at one load level.
@@ -127,6 +131,9 @@ func printTable(w io.Writer, rep report) {
 		}
 		if r.AvgBatch > 0 {
 			notes = append(notes, fmt.Sprintf("%.1f records per produce batch", r.AvgBatch))
+		}
+		if r.AllocsPerReq > 0 {
+			notes = append(notes, fmt.Sprintf("bridge %.0f allocs/req, %.0f GCs", r.AllocsPerReq, r.GCCycles))
 		}
 		if r.Behind > 1 {
 			notes = append(notes, fmt.Sprintf("schedule fell up to %.0f ms behind", r.Behind))
