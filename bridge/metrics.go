@@ -2,10 +2,12 @@ package bridge
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +45,60 @@ type Metrics struct {
 	throttled                prometheus.Counter
 	conns, connsMax          prometheus.Gauge
 	connsRefused             prometheus.Counter
+
+	// The children of requests, requestSeconds and published each request
+	// adds to, resolved once per label set: WithLabelValues checks and
+	// hashes every label value on every call. The label sets are few
+	// (routes, catalog resources and actions, status codes, topics), so
+	// the maps are copied on the rare miss and read without a lock.
+	requestsBy       cowMap[requestLabels, prometheus.Counter]
+	requestSecondsBy cowMap[string, prometheus.Observer]
+	publishedBy      cowMap[string, prometheus.Counter]
+}
+
+// requestLabels are the labels of webhook_bridge_requests_total.
+type requestLabels struct {
+	route, resource, action string
+	status                  int
+}
+
+// cowMap is a map read without locks and copied on write, for a small set
+// of keys that stops growing early.
+type cowMap[K comparable, V any] struct {
+	m  atomic.Pointer[map[K]V]
+	mu sync.Mutex
+}
+
+// get returns the value of k, making it with newV on first use.
+func (c *cowMap[K, V]) get(k K, newV func() V) V {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[k]; ok {
+			return v
+		}
+	}
+	next := newV()
+	m := maps.Clone(derefMap(old))
+	if m == nil {
+		m = map[K]V{}
+	}
+	m[k] = next
+	c.m.Store(&m)
+	return next
+}
+
+func derefMap[K comparable, V any](m *map[K]V) map[K]V {
+	if m == nil {
+		return nil
+	}
+	return *m
 }
 
 func newMetrics() *Metrics {
@@ -245,8 +301,18 @@ func (m *Metrics) handler() http.Handler {
 }
 
 func (m *Metrics) observe(route string, info *reqInfo, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, info.resource, info.action, strconv.Itoa(status)).Inc()
-	m.requestSeconds.WithLabelValues(route).Observe(d.Seconds())
+	l := requestLabels{route: route, resource: info.resource, action: info.action, status: status}
+	m.requestsBy.get(l, func() prometheus.Counter {
+		return m.requests.WithLabelValues(l.route, l.resource, l.action, strconv.Itoa(l.status))
+	}).Inc()
+	m.requestSecondsBy.get(route, func() prometheus.Observer {
+		return m.requestSeconds.WithLabelValues(route)
+	}).Observe(d.Seconds())
+}
+
+// publishedTo counts a record Kafka acknowledged.
+func (m *Metrics) publishedTo(topic string) {
+	m.publishedBy.get(topic, func() prometheus.Counter { return m.published.WithLabelValues(topic) }).Inc()
 }
 
 // Version and Commit are set at build time with -ldflags "-X"; Version falls
