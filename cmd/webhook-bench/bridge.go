@@ -26,7 +26,7 @@ const modulePath = "github.com/webhook-bridge/webhook-bridge"
 // serveOptions are the settings the bench gives `webhook-bridge serve` (and
 // `webhook-bridge topics create`) through BRIDGE_* variables. Everything
 // else is serve's default, as in production: the company index, dedup,
-// the request log line per request.
+// the request log (unless logRequests is set).
 type serveOptions struct {
 	brokers        []string
 	naming         topics.Naming
@@ -35,8 +35,9 @@ type serveOptions struct {
 	batchSize      int
 	publishTimeout time.Duration
 	maxInFlight    int
-	gogc           int  // 0: inherited
-	pprof          bool // serve pprof on the admin port (-cpuprofile, -memprofile)
+	gogc           int    // 0: inherited
+	pprof          bool   // serve pprof on the admin port (-cpuprofile, -memprofile)
+	logRequests    string // BRIDGE_LOG_REQUESTS; "" for serve's default
 }
 
 // env is this process's environment without any BRIDGE_* variable (a
@@ -69,6 +70,9 @@ func (o serveOptions) env(addr, admin string) []string {
 	}
 	if o.pprof {
 		set("PPROF", "true")
+	}
+	if o.logRequests != "" {
+		set("LOG_REQUESTS", o.logRequests)
 	}
 	if o.gogc != 0 {
 		env = append(env, "GOGC="+strconv.Itoa(o.gogc))

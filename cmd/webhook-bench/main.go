@@ -9,8 +9,9 @@
 // production, by BRIDGE_* variables only: the brokers, the prefix, token
 // authentication with a token of 32 random bytes, 127.0.0.1 on a free port,
 // -batch-size, -publish-timeout and -max-inflight, and
-// serve's defaults for everything else (the company index, dedup, one
-// request log line per request, which goes to -bridge-log). Load starts once its /readyz answers 200; its RSS and CPU
+// serve's defaults for everything else (the company index, dedup, the
+// request log, BRIDGE_LOG_REQUESTS=errors unless -log-requests says
+// otherwise, which goes to -bridge-log). Load starts once its /readyz answers 200; its RSS and CPU
 // are read from /proc/<pid>, so they are its own. With -url the bench
 // drives a bridge running elsewhere instead (-pid to measure it, -token to
 // authenticate, -prefix for its topics).
@@ -159,6 +160,7 @@ type config struct {
 	bridgeBin    string
 	bridgeLog    string
 	gogc         int
+	logRequests  string
 	client       string
 	profiles     profiles
 }
@@ -221,6 +223,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the topics the run created (default: delete them at the end)")
 	fs.StringVar(&c.bridgeLog, "bridge-log", os.DevNull, "where the started bridge's log goes (one line per request, as in production): a file (appended to), - for stderr; empty: "+os.DevNull)
 	fs.IntVar(&c.gogc, "gogc", 0, "GOGC of the started bridge (0: inherited)")
+	fs.StringVar(&c.logRequests, "log-requests", "", "BRIDGE_LOG_REQUESTS of the started bridge: all, errors or sample:N (default: serve's, errors)")
 	fs.StringVar(&c.client, "client", "raw", "HTTP client of the load generator, one keep-alive connection per worker: raw (minimal HTTP/1.1, about 20 µs of CPU a request) or nethttp (net/http's Transport, about 70 µs: CPU the bridge loses when they share cores)")
 	fs.StringVar(&c.profiles.cpu, "cpuprofile", "", "write the bridge process's CPU profile over each bridge load phase's measured window to this file (with several phases: the load goes before the extension, e.g. cpu-c64.pprof); the started bridge serves pprof on its admin port (BRIDGE_PPROF=true), with -url it must")
 	fs.StringVar(&c.profiles.mem, "memprofile", "", "like -cpuprofile, for the bridge's allocations over the window (a delta allocs profile: go tool pprof -sample_index=alloc_objects)")
@@ -274,6 +277,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-bridge-bin and -url exclude each other")
 	case c.gogc != 0 && c.url != "":
 		return c, errors.New("-gogc needs a started bridge, not -url")
+	case c.logRequests != "" && c.url != "":
+		return c, errors.New("-log-requests needs a started bridge, not -url")
 	case c.url == "" && strings.ContainsAny(c.token, ", \t"):
 		return c, errors.New("-token for the started bridge may not hold commas or spaces")
 	case c.profiles.on() && c.mode != "bridge" && c.mode != "both":
@@ -360,7 +365,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	so := serveOptions{
 		brokers: c.brokers, naming: naming, partitions: c.partitions, token: token,
 		batchSize: c.batchSize, publishTimeout: c.publishTO,
-		maxInFlight: c.maxInFlight, gogc: c.gogc, pprof: c.profiles.on(),
+		maxInFlight: c.maxInFlight, gogc: c.gogc, pprof: c.profiles.on(), logRequests: c.logRequests,
 	}
 
 	// Topics: the run's own, made by the bridge itself, unless it targets a
@@ -442,7 +447,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if br, err = startServe(ctx, bin, so, c.bridgeLog); err != nil {
 				return err
 			}
-			rep.Bridge = fmt.Sprintf("webhook-bridge serve, process %d, company index and dedup on, token auth, request log to %s: RSS and CPU are its own", br.pid, c.bridgeLog)
+			logMode := c.logRequests
+			if logMode == "" {
+				logMode = "serve's default"
+			}
+			rep.Bridge = fmt.Sprintf("webhook-bridge serve, process %d, company index and dedup on, token auth, request log (%s) to %s: RSS and CPU are its own", br.pid, logMode, c.bridgeLog)
 		}
 		defer func() {
 			if err := br.close(); err != nil {

@@ -449,7 +449,7 @@ func TestRunTinyBench(t *testing.T) {
 	args := []string{
 		"-brokers", strings.Join(kc.Brokers, ","), "-duration", "1s", "-warmup", "200ms",
 		"-concurrency", "1,4", "-rate", "200", "-partitions", "2", "-single", "10", "-single-gap", "1ms",
-		"-cooldown", "0", "-variants", "82", "-json", "-bridge-log", log, "-client", "nethttp",
+		"-cooldown", "0", "-variants", "82", "-json", "-bridge-log", log, "-client", "nethttp", "-log-requests", "all",
 	}
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
