@@ -200,9 +200,9 @@ func newWriterCollector(stats func() WriterStats) *writerCollector {
 	}
 	return &writerCollector{
 		stats:    stats,
-		writes:   d("writes_total", "Produce requests Kafka acknowledged."),
-		messages: d("messages_total", "Records in the produce requests Kafka acknowledged."),
-		bytes:    d("bytes_total", "Bytes of keys and values in the produce requests Kafka acknowledged."),
+		writes:   d("writes_total", "Record batches Kafka acknowledged: one per partition of a produce request (a request carries every partition of one broker with records waiting)."),
+		messages: d("messages_total", "Records in the record batches Kafka acknowledged."),
+		bytes:    d("bytes_total", "Bytes of keys and values in the record batches Kafka acknowledged."),
 		errors:   d("errors_total", "Failed attempts of the Kafka writer: produce requests refused, timed out or answered with an error, and records no broker could be asked about."),
 		retries:  d("retries_total", "Produce attempts that retried a failed one, to the same or a new leader."),
 		queue:    d("queue_length", "Records waiting in the writer's partition lanes behind the produce request in flight."),

@@ -2,8 +2,11 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
@@ -53,10 +57,12 @@ func (c WriterConfig) validate() error {
 // Writer publishes records to any topic, waiting for acks from all in-sync
 // replicas. It is safe for concurrent use.
 //
-// It keeps one lane per topic partition, with its own connection to the
-// partition's leader and at most one produce request in flight: a lane with
-// nothing in flight writes at once, with no batch timer, and the records
-// that arrive meanwhile go together in its next request. A record whose
+// It keeps one lane per topic partition with at most one write in flight:
+// a lane with nothing in flight writes at once, with no batch timer, and the
+// records that arrive meanwhile go together in its next write. The lanes
+// whose partitions one broker leads share that broker's connection (a
+// node): each request carries every lane's write that waits, so a busy
+// writer sends one request for many partitions (see node). A record whose
 // caller gave up before it was sent is never sent. When a produce fails
 // because the leader moved or its node is gone, or waits while the leader
 // moves, the writer asks every broker for metadata at once and sends the
@@ -64,7 +70,9 @@ func (c WriterConfig) validate() error {
 // no second attempt once another leader is known.
 type Writer struct {
 	cfg      WriterConfig
-	dialer   *kafkago.Dialer
+	tls      *tls.Config    // nil: plaintext
+	sasl     sasl.Mechanism // nil: none
+	clientID string
 	cluster  *cluster
 	balancer kafkago.Murmur2Balancer
 	log      zerolog.Logger
@@ -72,11 +80,16 @@ type Writer struct {
 	// send makes one produce attempt (produce; tests replace it to watch
 	// what the lanes send).
 	send func(l lane, q *laneQueue, live []*pendingRecord, deadline time.Time) error
+	// dial opens a node's connection (connect; tests replace it with a
+	// broker of their own).
+	dial func(ctx context.Context, addr string) (net.Conn, io.Reader, int16, error)
 
 	mu      sync.Mutex
 	lanes   map[lane]*laneQueue
+	nodes   map[int]*node // by broker id
 	closed  bool
 	writing sync.WaitGroup // one per lane with a write in flight
+	senders sync.WaitGroup // one per node sending
 
 	writes, messages, bytes, errors, retries atomic.Int64
 }
@@ -90,10 +103,10 @@ type lane struct {
 type laneQueue struct {
 	waiting []*pendingRecord
 	writing bool
-	// conn is the lane's connection to its leader (node connBroker); only
-	// the lane's writing goroutine touches them.
-	conn       *kafkago.Conn
+	// connBroker is the node of the lane's latest attempt, and job the
+	// attempt; only the lane's writing goroutine touches them.
 	connBroker int
+	job        produceJob
 	// last is the error of the lane's latest attempt, nil after a success.
 	last atomic.Pointer[error]
 }
@@ -117,9 +130,13 @@ type pendingRecord struct {
 	ctx  context.Context // the caller's: once done, the record is not sent
 	msg  kafkago.Message
 	size int64
-	sent bool                  // taken into a produce request; guarded by Writer.mu
-	done chan error            // the outcome, sent once
-	last atomic.Pointer[error] // the latest failed attempt's error, for a caller who gives up
+	sent bool // taken into a lane's write; guarded by Writer.mu
+	// skipped: its caller had given up when its node built the request, so
+	// it was left out; written: Kafka acknowledged it. Set by the lane's
+	// attempts, read once they returned.
+	skipped, written bool
+	done             chan error            // the outcome, sent once
+	last             atomic.Pointer[error] // the latest failed attempt's error, for a caller who gives up
 }
 
 // lastErr is the error of the record's latest failed attempt, nil if none.
@@ -135,18 +152,21 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	d, err := cfg.Kafka.dialer()
+	mech, tc, err := cfg.Kafka.security()
 	if err != nil {
 		return nil, err
 	}
 	w := &Writer{
-		cfg:     cfg,
-		dialer:  d,
-		cluster: newCluster(cfg.Kafka, cfg.MetadataTimeout),
-		log:     log.With().Str("component", "kafka-writer").Logger(),
-		lanes:   make(map[lane]*laneQueue),
+		cfg:      cfg,
+		tls:      tc,
+		sasl:     mech,
+		clientID: "webhook-bridge",
+		cluster:  newCluster(cfg.Kafka, cfg.MetadataTimeout),
+		log:      log.With().Str("component", "kafka-writer").Logger(),
+		lanes:    make(map[lane]*laneQueue),
+		nodes:    make(map[int]*node),
 	}
-	w.send = w.produce
+	w.send, w.dial = w.produce, w.connect
 	return w, nil
 }
 
@@ -305,7 +325,13 @@ func (w *Writer) writeLane(l lane, q *laneQueue) {
 		w.mu.Unlock()
 		err := w.write(l, q, batch)
 		for _, p := range batch {
-			p.done <- err
+			if err == nil && !p.written {
+				// Left out because its caller had gone: it must not read
+				// as acknowledged.
+				p.done <- errCallersGone
+			} else {
+				p.done <- err
+			}
 		}
 	}
 }
@@ -346,14 +372,21 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 			w.retries.Add(1)
 		}
 		err := w.send(l, q, live, deadline)
+		if errors.Is(err, errCallersGone) {
+			continue // nothing was sent: the next round finds no live record
+		}
 		if err == nil {
-			var size int64
+			var size, n int64
 			for _, p := range live {
-				size += int64(len(p.msg.Key) + len(p.msg.Value))
+				if !p.skipped {
+					p.written = true
+					size += int64(len(p.msg.Key) + len(p.msg.Value))
+					n++
+				}
 			}
 			q.last.Store(nil)
 			w.writes.Add(1)
-			w.messages.Add(int64(len(live)))
+			w.messages.Add(n)
 			w.bytes.Add(size)
 			return nil
 		}
@@ -367,7 +400,6 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 			q.last.Store(&err)
 		}
 		last = err
-		w.closeConn(q)
 		if !retriable(err) {
 			return err
 		}
@@ -387,79 +419,6 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 		}
 		sleepUntil(min(backoff, time.Until(deadline)))
 		backoff = min(2*backoff, retryBackoffMax)
-	}
-}
-
-// produce makes one attempt: it sends live to the partition's current leader
-// and waits for acks=all until deadline. While it waits, every StallCheck it
-// asks whether the leader moved and, if so, abandons the attempt.
-func (w *Writer) produce(l lane, q *laneQueue, live []*pendingRecord, deadline time.Time) error {
-	leader, ok := w.cluster.leader(l.topic, l.partition)
-	if !ok {
-		return kafkago.LeaderNotAvailable
-	}
-	if q.conn == nil || q.connBroker != leader.ID {
-		w.closeConn(q)
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		c, err := w.dialer.DialPartition(ctx, "tcp", "", kafkago.Partition{Topic: l.topic, ID: l.partition, Leader: leader})
-		cancel()
-		if err != nil {
-			q.connBroker = leader.ID // the refresh compares against the node that failed
-			return fmt.Errorf("connect to node %d (%s:%d): %w", leader.ID, leader.Host, leader.Port, err)
-		}
-		q.conn, q.connBroker = c, leader.ID
-	}
-	msgs := make([]kafkago.Message, len(live))
-	for i, p := range live {
-		msgs[i] = p.msg
-	}
-	conn := q.conn
-	_ = conn.SetDeadline(deadline)
-	var moved atomic.Bool
-	stop := make(chan struct{})
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		w.watchLeader(l, leader.ID, conn, &moved, stop)
-	}()
-	_, err := conn.WriteMessages(msgs...)
-	close(stop)
-	<-watched
-	if err != nil && moved.Load() {
-		return fmt.Errorf("node %d stopped answering and partition %s/%d has a new leader: %w", leader.ID, l.topic, l.partition, kafkago.NotLeaderForPartition)
-	}
-	if err != nil {
-		return fmt.Errorf("node %d: %w", leader.ID, err)
-	}
-	return nil
-}
-
-// watchLeader closes conn once the partition's leader is no longer node,
-// checking every StallCheck until stop is closed.
-func (w *Writer) watchLeader(l lane, node int, conn *kafkago.Conn, moved *atomic.Bool, stop <-chan struct{}) {
-	t := time.NewTicker(w.cfg.StallCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.MetadataTimeout)
-		err := w.cluster.refresh(ctx)
-		cancel()
-		if b, ok := w.cluster.leader(l.topic, l.partition); err == nil && ok && b.ID != node {
-			moved.Store(true)
-			_ = conn.Close()
-			return
-		}
-	}
-}
-
-func (w *Writer) closeConn(q *laneQueue) {
-	if q.conn != nil {
-		_ = q.conn.Close()
-		q.conn = nil
 	}
 }
 
@@ -514,17 +473,19 @@ func (w *Writer) Stats() WriterStats {
 	}
 }
 
-// Close refuses new records, waits for the lanes' writes, then closes their
-// connections.
+// Close refuses new records, waits for the lanes' writes, then closes the
+// nodes' connections.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	w.closed = true
 	w.mu.Unlock()
 	w.writing.Wait()
+	w.senders.Wait()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, q := range w.lanes {
-		w.closeConn(q)
+	for _, n := range w.nodes {
+		n.stall.Stop()
+		n.closeConn()
 	}
 	return nil
 }
