@@ -209,10 +209,14 @@ func TestNodeSendsTheWaitingPartitionsInOneRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := [][]string{
-		{"a/0=[" + a0 + ":first]"},
-		{"a/1=[" + a1 + ":x1 " + a1 + ":x2]", "a/2=[" + a2 + ":y]", "b/0=[" + b0 + ":<null>[action=removed]]", "b/1=[" + b1 + ":z]"},
-		{"a/0=[" + a0 + ":second]"},
+	// "second" goes once "first" is answered: in the request with the
+	// others when it reaches the node before that request is made, else
+	// in the next.
+	waiting := []string{"a/1=[" + a1 + ":x1 " + a1 + ":x2]", "a/2=[" + a2 + ":y]", "b/0=[" + b0 + ":<null>[action=removed]]", "b/1=[" + b1 + ":z]"}
+	second := "a/0=[" + a0 + ":second]"
+	want := [][]string{{"a/0=[" + a0 + ":first]"}, waiting, {second}}
+	if got := b.got(); len(got) == 2 {
+		want = [][]string{want[0], append([]string{second}, waiting...)}
 	}
 	if diff := cmp.Diff(want, b.got()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)

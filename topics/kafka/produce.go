@@ -131,42 +131,58 @@ func (w *Writer) produce(l lane, q *laneQueue, live []*pendingRecord, deadline t
 	return err
 }
 
-// submit queues j for the node's next request, starting the node's sender
-// when it is idle.
+// submit queues j for the node's next request. When the node is idle the
+// caller sends that request itself, saving a goroutine's hand-off on the
+// way to Kafka and back; the requests after it, if attempts arrived
+// meanwhile, go from a goroutine of the node's, so that the caller's lane
+// can hand its next attempt over at once.
 func (n *node) submit(j *produceJob) {
 	n.mu.Lock()
 	n.queue = append(n.queue, j)
-	start := !n.sending
+	idle := !n.sending
 	n.sending = true
 	n.mu.Unlock()
-	if start {
-		n.w.senders.Add(1)
+	if !idle {
+		return
+	}
+	n.w.senders.Add(1)
+	if n.round1() {
 		go n.run()
+		return
+	}
+	n.w.senders.Done()
+}
+
+// run sends the queue's requests until none wait.
+func (n *node) run() {
+	defer n.w.senders.Done()
+	for n.round1() {
 	}
 }
 
-// run sends the queue's attempts, as many as fit in a request each time,
-// until none wait.
-func (n *node) run() {
-	defer n.w.senders.Done()
-	for {
-		n.mu.Lock()
-		if len(n.queue) == 0 {
-			n.sending = false
-			n.mu.Unlock()
-			return
-		}
-		k, bytes := 0, int64(0)
-		for k < len(n.queue) && (k == 0 || bytes+n.queue[k].size <= maxRequestBytes) {
-			bytes += n.queue[k].size
-			k++
-		}
-		n.round = append(n.round[:0], n.queue[:k]...)
-		n.queue = slices.Delete(n.queue, 0, k)
-		n.mu.Unlock()
+// round1 sends one request of the queue's attempts, as many as fit, and
+// reports whether more wait; when none do, the node is idle again.
+func (n *node) round1() (more bool) {
+	n.mu.Lock()
+	k, bytes := 0, int64(0)
+	for k < len(n.queue) && (k == 0 || bytes+n.queue[k].size <= maxRequestBytes) {
+		bytes += n.queue[k].size
+		k++
+	}
+	n.round = append(n.round[:0], n.queue[:k]...)
+	n.queue = slices.Delete(n.queue, 0, k)
+	n.mu.Unlock()
+	if k > 0 {
 		n.send(n.round)
 		clear(n.round)
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.queue) == 0 {
+		n.sending = false
+		return false
+	}
+	return true
 }
 
 // send makes one produce request of jobs and answers each.
