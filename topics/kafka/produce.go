@@ -21,6 +21,8 @@ import (
 	"github.com/segmentio/kafka-go/protocol/saslauthenticate"
 	"github.com/segmentio/kafka-go/protocol/saslhandshake"
 	"github.com/segmentio/kafka-go/sasl"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // node is the writer's connection to one broker, shared by every lane whose
@@ -463,7 +465,7 @@ func appendRecordBatch(b []byte, ps []*pendingRecord, ms int64) []byte {
 		if p.skipped {
 			continue
 		}
-		b = appendRecord(b, off, &p.msg)
+		b = appendRecord(b, off, &p.rec)
 		off++
 	}
 	binary.BigEndian.PutUint32(b[batch+8:], uint32(len(b)-batch-12))
@@ -474,7 +476,7 @@ func appendRecordBatch(b []byte, ps []*pendingRecord, ms int64) []byte {
 
 // appendRecord appends one record of a batch: no timestamp delta, offset
 // delta off. A nil key or value is null (a nil value is a tombstone).
-func appendRecord(b []byte, off int, m *kafkago.Message) []byte {
+func appendRecord(b []byte, off int, m *topics.Record) []byte {
 	size := 1 + 1 + varintLen(int64(off)) + bytesLen(m.Key) + bytesLen(m.Value) + varintLen(int64(len(m.Headers)))
 	for _, h := range m.Headers {
 		size += varintLen(int64(len(h.Key))) + len(h.Key) + bytesLen(h.Value)

@@ -103,10 +103,12 @@ type lane struct {
 type laneQueue struct {
 	waiting []*pendingRecord
 	writing bool
-	// connBroker is the node of the lane's latest attempt, and job the
-	// attempt; only the lane's writing goroutine touches them.
-	connBroker int
-	job        produceJob
+	// connBroker is the node of the lane's latest attempt, job the attempt,
+	// batch and live its records; only the lane's writing goroutine
+	// touches them.
+	connBroker  int
+	job         produceJob
+	batch, live []*pendingRecord
 	// last is the error of the lane's latest attempt, nil after a success.
 	last atomic.Pointer[error]
 }
@@ -128,15 +130,19 @@ func (w *Writer) laneErr(l lane) error {
 // pendingRecord is one record of a Publish call on its way to Kafka.
 type pendingRecord struct {
 	ctx  context.Context // the caller's: once done, the record is not sent
-	msg  kafkago.Message
+	rec  topics.Record
+	lane lane
 	size int64
 	sent bool // taken into a lane's write; guarded by Writer.mu
 	// skipped: its caller had given up when its node built the request, so
 	// it was left out; written: Kafka acknowledged it. Set by the lane's
 	// attempts, read once they returned.
 	skipped, written bool
-	done             chan error            // the outcome, sent once
-	last             atomic.Pointer[error] // the latest failed attempt's error, for a caller who gives up
+	// done receives the record once err holds its outcome; the records of
+	// one Publish share it.
+	done chan *pendingRecord
+	err  error
+	last atomic.Pointer[error] // the latest failed attempt's error, for a caller who gives up
 }
 
 // lastErr is the error of the record's latest failed attempt, nil if none.
@@ -174,46 +180,62 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 // one of them with acks=all. When ctx ends first it returns an error, and a
 // record may still land later: Kafka can hold a record the caller was told
 // failed, never the reverse. Records of one partition are written in the
-// order Publish received them.
+// order Publish received them. Publish keeps the records' bytes, not recs.
 func (w *Writer) Publish(ctx context.Context, recs ...topics.Record) error {
-	ps := make([]*pendingRecord, len(recs))
-	lanes := make([]lane, len(recs))
+	// One allocation for the records, one for their answers.
+	ps := make([]pendingRecord, len(recs))
+	done := make(chan *pendingRecord, len(recs))
 	for i, r := range recs {
-		p, l, err := w.prepare(ctx, r)
-		if err != nil {
+		if err := w.prepare(ctx, &ps[i], r, done); err != nil {
 			return publishError(recs, err)
 		}
-		ps[i], lanes[i] = p, l
 	}
-	if err := w.enqueue(ps, lanes); err != nil {
+	if err := w.enqueue(ps); err != nil {
 		return publishError(recs, err)
 	}
 	var errs []error
-	for i, p := range ps {
+	for range ps {
 		select {
-		case err := <-p.done:
-			if err != nil {
-				errs = append(errs, err)
+		case p := <-done:
+			if p.err != nil {
+				errs = append(errs, p.err)
 			}
 		case <-ctx.Done():
-			w.abandon(ps[i:], lanes[i:])
-			err := ctx.Err()
-			last := ps[i].lastErr()
-			if last == nil {
-				// It waited behind a batch that kept failing.
-				last = w.laneErr(lanes[i])
-			}
-			if last != nil {
-				// Say what kept failing, not only that time ran out.
-				err = fmt.Errorf("%w; the last attempt: %w", err, last)
-			}
-			return publishError(recs, err)
+			w.abandon(ps)
+			return publishError(recs, w.gaveUp(ctx, ps, done))
 		}
 	}
 	if len(errs) > 0 {
 		return publishError(recs, errors.Join(errs...))
 	}
 	return nil
+}
+
+// gaveUp is the error of a Publish whose ctx ended: ctx's, and what kept
+// failing for the first of ps (in order) not answered yet.
+func (w *Writer) gaveUp(ctx context.Context, ps []pendingRecord, done chan *pendingRecord) error {
+	answered := make(map[*pendingRecord]bool, len(ps))
+	for len(done) > 0 {
+		answered[<-done] = true
+	}
+	err := ctx.Err()
+	for i := range ps {
+		p := &ps[i]
+		if answered[p] {
+			continue
+		}
+		last := p.lastErr()
+		if last == nil {
+			// It waited behind a batch that kept failing.
+			last = w.laneErr(p.lane)
+		}
+		if last != nil {
+			// Say what kept failing, not only that time ran out.
+			err = fmt.Errorf("%w; the last attempt: %w", err, last)
+		}
+		break
+	}
+	return err
 }
 
 // publishError wraps err as a *PublishError, which names its cause.
@@ -224,59 +246,71 @@ func publishError(recs []topics.Record, err error) error {
 	return &PublishError{Err: fmt.Errorf("publish %d records: %w", len(recs), err)}
 }
 
-// prepare finds the lane of r: the partition Java's default partitioner
-// picks for its key (murmur2), or the next partition for a record without
-// a key.
-func (w *Writer) prepare(ctx context.Context, r topics.Record) (*pendingRecord, lane, error) {
-	hs := make([]kafkago.Header, len(r.Headers))
+// murmurPartitions are the partitions murmur2 chooses from, shared.
+var murmurPartitions = func() []int {
+	ids := make([]int, 1024)
+	for i := range ids {
+		ids[i] = i
+	}
+	return ids
+}()
+
+// prepare fills p for r and finds its lane: the partition Java's default
+// partitioner picks for its key (murmur2), or the next partition for a
+// record without a key.
+func (w *Writer) prepare(ctx context.Context, p *pendingRecord, r topics.Record, done chan *pendingRecord) error {
 	size := int64(32 + len(r.Key) + len(r.Value)) // at least the record's size in a batch
-	for j, h := range r.Headers {
-		hs[j] = kafkago.Header{Key: h.Key, Value: h.Value}
+	for _, h := range r.Headers {
 		size += int64(20 + len(h.Key) + len(h.Value))
 	}
 	if size > w.cfg.MaxRecordBytes {
 		// Refused here: in a lane it would fail the records written with it.
-		return nil, lane{}, fmt.Errorf("%w: about %d bytes, over the %d-byte limit", errRecordTooLarge, size, w.cfg.MaxRecordBytes)
+		return fmt.Errorf("%w: about %d bytes, over the %d-byte limit", errRecordTooLarge, size, w.cfg.MaxRecordBytes)
 	}
-	p := &pendingRecord{ctx: ctx, msg: kafkago.Message{Key: r.Key, Value: r.Value, Headers: hs}, size: size, done: make(chan error, 1)}
+	p.ctx, p.rec, p.size, p.done = ctx, r, size, done
 	leaders, err := w.cluster.partitions(ctx, r.Topic, w.cfg.Topics...)
 	if err != nil {
 		// No broker told where the partitions are: a failed attempt like
 		// a failed produce, or an outage from start would never count.
 		w.errors.Add(1)
-		return nil, lane{}, err
+		return err
 	}
-	parts := make([]int, len(leaders))
-	for i := range parts {
-		parts[i] = i
+	n := len(leaders)
+	p.lane = lane{topic: r.Topic}
+	switch {
+	case r.Key == nil:
+		p.lane.partition = int(w.unkeyed.Add(1) % uint64(n))
+	case n <= len(murmurPartitions):
+		p.lane.partition = w.balancer.Balance(kafkago.Message{Key: r.Key}, murmurPartitions[:n]...)
+	default:
+		ids := make([]int, n)
+		for i := range ids {
+			ids[i] = i
+		}
+		p.lane.partition = w.balancer.Balance(kafkago.Message{Key: r.Key}, ids...)
 	}
-	l := lane{topic: r.Topic}
-	if r.Key != nil {
-		l.partition = w.balancer.Balance(p.msg, parts...)
-	} else {
-		l.partition = int(w.unkeyed.Add(1) % uint64(len(parts)))
-	}
-	return p, l, nil
+	return nil
 }
 
 // enqueue puts ps in their lanes, starting a lane's writer when it is idle.
-func (w *Writer) enqueue(ps []*pendingRecord, lanes []lane) error {
+func (w *Writer) enqueue(ps []pendingRecord) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return errWriterClosed
 	}
-	for i, p := range ps {
-		q := w.lanes[lanes[i]]
+	for i := range ps {
+		p := &ps[i]
+		q := w.lanes[p.lane]
 		if q == nil {
 			q = &laneQueue{connBroker: -1}
-			w.lanes[lanes[i]] = q
+			w.lanes[p.lane] = q
 		}
 		q.waiting = append(q.waiting, p)
 		if !q.writing {
 			q.writing = true
 			w.writing.Add(1)
-			go w.writeLane(lanes[i], q)
+			go w.writeLane(p.lane, q)
 		}
 	}
 	return nil
@@ -284,19 +318,18 @@ func (w *Writer) enqueue(ps []*pendingRecord, lanes []lane) error {
 
 // abandon drops the records of ps that were not sent yet: their caller no
 // longer waits for them.
-func (w *Writer) abandon(ps []*pendingRecord, lanes []lane) {
-	gone := make(map[*pendingRecord]bool, len(ps))
-	for _, p := range ps {
-		gone[p] = true
-	}
+func (w *Writer) abandon(ps []pendingRecord) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	swept := make(map[lane]bool)
-	for i, p := range ps {
-		if !p.sent && !swept[lanes[i]] {
-			swept[lanes[i]] = true
-			q := w.lanes[lanes[i]]
-			q.waiting = slices.DeleteFunc(q.waiting, func(x *pendingRecord) bool { return gone[x] })
+	for i := range ps {
+		p := &ps[i]
+		if p.sent {
+			continue
+		}
+		if q := w.lanes[p.lane]; q != nil {
+			q.waiting = slices.DeleteFunc(q.waiting, func(x *pendingRecord) bool {
+				return x.done == p.done // of the same Publish
+			})
 		}
 	}
 }
@@ -317,7 +350,7 @@ func (w *Writer) writeLane(l lane, q *laneQueue) {
 			w.mu.Unlock()
 			return
 		}
-		batch := slices.Clone(q.waiting[:n])
+		batch := append(q.batch[:0], q.waiting[:n]...)
 		q.waiting = slices.Delete(q.waiting, 0, n)
 		for _, p := range batch {
 			p.sent = true
@@ -325,14 +358,16 @@ func (w *Writer) writeLane(l lane, q *laneQueue) {
 		w.mu.Unlock()
 		err := w.write(l, q, batch)
 		for _, p := range batch {
+			p.err = err
 			if err == nil && !p.written {
 				// Left out because its caller had gone: it must not read
 				// as acknowledged.
-				p.done <- errCallersGone
-			} else {
-				p.done <- err
+				p.err = errCallersGone
 			}
+			p.done <- p
 		}
+		clear(batch)
+		q.batch = batch[:0]
 	}
 }
 
@@ -347,9 +382,13 @@ const (
 func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 	backoff := retryBackoffMin
 	var last error
+	defer func() {
+		clear(q.live)
+		q.live = q.live[:0]
+	}()
 	for attempt := 0; ; attempt++ {
 		// Nothing is sent for a caller who gave up, retries included.
-		live := batch[:0:0]
+		live := q.live[:0]
 		deadline := time.Time{}
 		for _, p := range batch {
 			if p.ctx.Err() == nil {
@@ -361,6 +400,7 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 				}
 			}
 		}
+		q.live = live
 		if len(live) == 0 {
 			if last == nil {
 				last = context.Canceled
@@ -380,7 +420,7 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 			for _, p := range live {
 				if !p.skipped {
 					p.written = true
-					size += int64(len(p.msg.Key) + len(p.msg.Value))
+					size += int64(len(p.rec.Key) + len(p.rec.Value))
 					n++
 				}
 			}
