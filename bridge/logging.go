@@ -125,7 +125,10 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if !validRequestID(rid) {
 			rid = newRequestID()
 		}
-		c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
+		h := c.Response().Header()
+		h[echo.HeaderXRequestID] = []string{rid}
+		// net/http would format the time for every response.
+		h["Date"] = s.date.of(start)
 		rc := reqContexts.Get().(*reqContext)
 		rc.Context = c
 		defer func() {
@@ -307,4 +310,25 @@ func (r RequestLog) String() string {
 		return "sample:" + strconv.Itoa(r.N)
 	}
 	return "all"
+}
+
+// dateHeader is the Date header of the current second, formatted once per
+// second and shared: net/http only reads a header's values.
+type dateHeader struct {
+	v atomic.Pointer[dateValue]
+}
+
+type dateValue struct {
+	sec int64
+	val []string
+}
+
+func (d *dateHeader) of(now time.Time) []string {
+	sec := now.Unix()
+	if v := d.v.Load(); v != nil && v.sec == sec {
+		return v.val
+	}
+	v := &dateValue{sec: sec, val: []string{now.UTC().Format(http.TimeFormat)}}
+	d.v.Store(v)
+	return v.val
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -81,6 +82,23 @@ func TestRequestLogModes(t *testing.T) {
 	for _, bad := range []string{"", "none", "sample:", "sample:0", "sample:-2", "sample:x", "ALL"} {
 		if _, err := bridge.ParseRequestLog(bad); err == nil {
 			t.Errorf("ParseRequestLog(%q) = nil error", bad)
+		}
+	}
+}
+
+// TestResponsesCarryTheDate: every answer has a Date header (RFC 9110
+// requires one), which the bridge formats once a second rather than
+// net/http once a response.
+func TestResponsesCarryTheDate(t *testing.T) {
+	tb := newTestBridge(bridge.Options{})
+	for _, r := range []response{
+		tb.post(t, []byte(envelope("evt-date", "SUBSCRIPTION", "ADDED", `{"order":{"company":{"id":"co-1"}}}`))),
+		tb.post(t, []byte(`not json`)),
+		tb.serveAdmin(t, httptest.NewRequest(http.MethodGet, "/readyz", nil)),
+	} {
+		d, err := http.ParseTime(r.header.Get("Date"))
+		if err != nil || time.Since(d) > 2*time.Second || time.Until(d) > time.Second {
+			t.Errorf("status %d: Date %q (%v), want now in RFC 9110's format", r.status, r.header.Get("Date"), err)
 		}
 	}
 }

@@ -105,6 +105,7 @@ type Server struct {
 	throttle  *throttle      // nil when off
 	failLog   zerolog.Logger // sampled: the log of refused authentications
 	logSeq    atomic.Uint64  // requests answered below 400, for LogSample
+	date      dateHeader
 }
 
 // NewServer builds the HTTP handler. pub receives every record to write.
