@@ -191,7 +191,7 @@ type writerCollector struct {
 	mu    sync.Mutex
 	total WriterStats
 
-	writes, messages, bytes, errors, retries, queue *prometheus.Desc
+	writes, messages, bytes, requests, errors, retries, queue *prometheus.Desc
 }
 
 func newWriterCollector(stats func() WriterStats) *writerCollector {
@@ -203,6 +203,7 @@ func newWriterCollector(stats func() WriterStats) *writerCollector {
 		writes:   d("writes_total", "Record batches Kafka acknowledged: one per partition of a produce request (a request carries every partition of one broker with records waiting)."),
 		messages: d("messages_total", "Records in the record batches Kafka acknowledged."),
 		bytes:    d("bytes_total", "Bytes of keys and values in the record batches Kafka acknowledged."),
+		requests: d("requests_total", "Produce requests Kafka answered; each carries the record batches of every partition of one broker that had records waiting."),
 		errors:   d("errors_total", "Failed attempts of the Kafka writer: produce requests refused, timed out or answered with an error, and records no broker could be asked about."),
 		retries:  d("retries_total", "Produce attempts that retried a failed one, to the same or a new leader."),
 		queue:    d("queue_length", "Records waiting in the writer's partition lanes behind the produce request in flight."),
@@ -210,7 +211,7 @@ func newWriterCollector(stats func() WriterStats) *writerCollector {
 }
 
 func (c *writerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.writes, c.messages, c.bytes, c.errors, c.retries, c.queue} {
+	for _, d := range []*prometheus.Desc{c.writes, c.messages, c.bytes, c.requests, c.errors, c.retries, c.queue} {
 		ch <- d
 	}
 }
@@ -221,6 +222,7 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 	c.total.Writes += s.Writes
 	c.total.Messages += s.Messages
 	c.total.Bytes += s.Bytes
+	c.total.Requests += s.Requests
 	c.total.Errors += s.Errors
 	c.total.Retries += s.Retries
 	t := c.total
@@ -228,6 +230,7 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(t.Writes))
 	ch <- prometheus.MustNewConstMetric(c.messages, prometheus.CounterValue, float64(t.Messages))
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(t.Bytes))
+	ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(t.Requests))
 	ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(t.Errors))
 	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(t.Retries))
 	ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(s.QueueLength))
@@ -236,8 +239,8 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 // WriterStats are a Kafka writer's counters since the previous call, and its
 // queue length as of the call.
 type WriterStats struct {
-	Writes, Messages, Bytes, Errors, Retries int64
-	QueueLength                              int64
+	Writes, Messages, Bytes, Requests, Errors, Retries int64
+	QueueLength                                        int64
 }
 
 // WatchWriter exports a Kafka writer's statistics; stats must return the

@@ -94,8 +94,8 @@ func TestBodyBudgetIsGivenBack(t *testing.T) {
 	tb := newTestBridge(bridge.Options{MaxBodyBytes: 2048, MaxInFlightBytes: 3 * 2049})
 	bodies := []string{
 		envelope("evt-%d", "SUBSCRIPTION", "ADDED", `{"order":{"company":{"id":"co-1"}}}`), // 202
-		envelope("evt-%d", "NO_SUCH_RESOURCE", "ADDED", `{"id":"x"}`),                   // 422, quarantined
-		`{"uuid":"evt-%d", not json`,                                                      // 400, quarantined
+		envelope("evt-%d", "NO_SUCH_RESOURCE", "ADDED", `{"id":"x"}`),                      // 422, quarantined
+		`{"uuid":"evt-%d", not json`, // 400, quarantined
 	}
 	for i := range 60 {
 		body := fmt.Sprintf(bodies[i%len(bodies)], i)

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
-
-	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // phaser runs phases and turns what they measured into results.
@@ -58,12 +56,12 @@ func (p *phaser) run(ctx context.Context, mode string, l loadSpec, tgt target) (
 	if p.c.brokerPID > 0 {
 		broker = startUsage(proc{p.c.brokerPID})
 	}
-	var w0, m0 float64
+	var c0 writerCounts
 	var counted bool
 	if bw, ok := tgt.(*kafkaTarget); ok {
-		bw.w.Stats() // reset kafka-go's counters
+		bw.w.Stats() // reset the writer's counters
 	} else if p.br != nil {
-		w0, m0, counted = writerCounters(ctx, p.br.base)
+		c0, counted = writerCounters(ctx, p.br.base)
 	}
 	var profiled func() error
 	var rt0, rt1 runtimeCounters
@@ -103,10 +101,12 @@ func (p *phaser) run(ctx context.Context, mode string, l loadSpec, tgt target) (
 		}
 	}
 	if bw, ok := tgt.(*kafkaTarget); ok {
-		r.AvgBatch = avgBatch(bw.w.Stats())
+		s := bw.w.Stats()
+		c1 := writerCounts{writes: float64(s.Writes), messages: float64(s.Messages), requests: float64(s.Requests)}
+		r.AvgBatch, r.AvgRequest = writerCounts{}.perBatch(c1), writerCounts{}.perRequest(c1)
 	} else if counted {
-		if w1, m1, ok := writerCounters(ctx, p.br.base); ok && w1 > w0 {
-			r.AvgBatch = (m1 - m0) / (w1 - w0)
+		if c1, ok := writerCounters(ctx, p.br.base); ok {
+			r.AvgBatch, r.AvgRequest = c0.perBatch(c1), c0.perRequest(c1)
 		}
 	}
 	r.Verify, err = p.verify(ctx, from, ids, out)
@@ -189,13 +189,6 @@ func (p *phaser) finish(mode string, l loadSpec, ps phaseStats, u, self, broker 
 }
 
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func avgBatch(s kafka.WriterStats) float64 {
-	if s.Writes == 0 {
-		return 0
-	}
-	return float64(s.Messages) / float64(s.Writes)
-}
 
 // verify reads back what the phase wrote, once the writers had a moment to
 // finish records that were answered with an error.

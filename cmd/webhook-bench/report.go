@@ -43,6 +43,10 @@ type result struct {
 	// request and its garbage collections over the window (its /metrics).
 	AllocsPerReq float64 `json:"bridge_allocs_per_request,omitempty"`
 	GCCycles     float64 `json:"bridge_gc_cycles,omitempty"`
+	// AvgRequest is the records of an average produce request (a request
+	// carries a batch for each partition of one broker with records
+	// waiting).
+	AvgRequest float64 `json:"avg_request_records,omitempty"`
 }
 
 // level compares the bridge with the baseline at one load level.
@@ -130,7 +134,10 @@ func printTable(w io.Writer, rep report) {
 			notes = append(notes, fmt.Sprintf("broker %.1f cpu s", r.BrokerCPU))
 		}
 		if r.AvgBatch > 0 {
-			notes = append(notes, fmt.Sprintf("%.1f records per produce batch", r.AvgBatch))
+			notes = append(notes, fmt.Sprintf("%.1f records per partition batch", r.AvgBatch))
+		}
+		if r.AvgRequest > 0 {
+			notes = append(notes, fmt.Sprintf("%.1f per produce request", r.AvgRequest))
 		}
 		if r.AllocsPerReq > 0 {
 			notes = append(notes, fmt.Sprintf("bridge %.0f allocs/req, %.0f GCs", r.AllocsPerReq, r.GCCycles))

@@ -248,7 +248,7 @@ func (c Config) redacted() map[string]string {
 func writerStats(w *kafka.Writer) func() bridge.WriterStats {
 	return func() bridge.WriterStats {
 		s := w.Stats()
-		return bridge.WriterStats{Writes: s.Writes, Messages: s.Messages, Bytes: s.Bytes,
+		return bridge.WriterStats{Writes: s.Writes, Messages: s.Messages, Bytes: s.Bytes, Requests: s.Requests,
 			Errors: s.Errors, Retries: s.Retries, QueueLength: s.QueueLength}
 	}
 }

@@ -247,6 +247,9 @@ func (n *node) send(jobs []*produceJob) {
 	n.watch(jobs)
 	err := n.roundTrip(deadline)
 	moved := n.unwatch()
+	if err == nil {
+		n.w.requests.Add(1)
+	}
 	if err != nil {
 		n.closeConn()
 		for _, j := range jobs {

@@ -91,7 +91,7 @@ type Writer struct {
 	writing sync.WaitGroup // one per lane with a write in flight
 	senders sync.WaitGroup // one per node sending
 
-	writes, messages, bytes, errors, retries atomic.Int64
+	writes, messages, bytes, errors, retries, requests atomic.Int64
 }
 
 // lane is a topic partition.
@@ -488,11 +488,12 @@ func sleepUntil(d time.Duration) {
 
 // WriterStats are the writer's counters since the previous Stats call.
 type WriterStats struct {
-	// Writes are acknowledged produce requests, Messages and Bytes what they
-	// carried; Errors are failed attempts (refused connections, timeouts and
-	// broker errors alike, and records no broker could be asked about) and
-	// Retries the attempts after a failure.
-	Writes, Messages, Bytes, Errors, Retries int64
+	// Writes are acknowledged record batches (one per partition of a
+	// produce request), Messages and Bytes what they carried; Requests are
+	// the produce requests Kafka answered; Errors are failed attempts
+	// (refused connections, timeouts and broker errors alike, and records no
+	// broker could be asked about) and Retries the attempts after a failure.
+	Writes, Messages, Bytes, Requests, Errors, Retries int64
 	// QueueLength counts the records waiting in the lanes, as of the call,
 	// for the write in flight before them.
 	QueueLength int64
@@ -508,7 +509,7 @@ func (w *Writer) Stats() WriterStats {
 	}
 	w.mu.Unlock()
 	return WriterStats{
-		Writes: w.writes.Swap(0), Messages: w.messages.Swap(0), Bytes: w.bytes.Swap(0),
+		Writes: w.writes.Swap(0), Messages: w.messages.Swap(0), Bytes: w.bytes.Swap(0), Requests: w.requests.Swap(0),
 		Errors: w.errors.Swap(0), Retries: w.retries.Swap(0), QueueLength: waiting,
 	}
 }
