@@ -323,3 +323,86 @@ func TestNodeAbandonsARequestWhoseLeaderMoved(t *testing.T) {
 		t.Errorf("produce requests went to nodes %v, want %d (stalled) then %d", produceTo, old, next)
 	}
 }
+
+// TestProduceEncodingEveryVersion: the requests the writer encodes decode
+// with kafka-go's own decoder, and the responses kafka-go encodes parse,
+// for every Produce version the writer speaks.
+func TestProduceEncodingEveryVersion(t *testing.T) {
+	ctx := context.Background()
+	p := func(key, value string, hs ...topics.Header) *pendingRecord {
+		r := topics.Record{Value: []byte(value), Headers: hs}
+		if key != "" {
+			r.Key = []byte(key)
+		}
+		if value == "" {
+			r.Value = nil
+		}
+		return &pendingRecord{ctx: ctx, rec: r}
+	}
+	jobs := []*produceJob{
+		{l: lane{topic: "a", partition: 2}, live: []*pendingRecord{p("k1", "v1", topics.Header{Key: "h", Value: []byte("x")}), p("k2", "")}},
+		{l: lane{topic: "a", partition: 5}, live: []*pendingRecord{p("", "v3")}},
+		{l: lane{topic: "b", partition: 0}, live: []*pendingRecord{p("k4", "v4")}},
+	}
+	now := time.Now()
+	for v := int16(minProduceVersion); v <= maxProduceVersion; v++ {
+		t.Run(fmt.Sprint("v", v), func(t *testing.T) {
+			b := appendProduceRequest(nil, v, 7, "webhook-bridge", jobs, now, now.Add(5*time.Second))
+			version, corr, client, msg, err := protocol.ReadRequest(bytesReader(b))
+			if err != nil {
+				t.Fatalf("kafka-go cannot read the request: %v", err)
+			}
+			req := msg.(*produce.Request)
+			if version != v || corr != 7 || client != "webhook-bridge" || req.Acks != -1 || req.Timeout < 3000 || req.Timeout > 5000 {
+				t.Errorf("header: version %d, correlation %d, client %q, acks %d, timeout %d ms", version, corr, client, req.Acks, req.Timeout)
+			}
+			var got []string
+			res := &produce.Response{}
+			for _, tp := range req.Topics {
+				rt := produce.ResponseTopic{Topic: tp.Topic}
+				for _, part := range tp.Partitions {
+					got = append(got, fmt.Sprintf("%s/%d=%s", tp.Topic, part.Partition, recordValues(t, part.RecordSet)))
+					rt.Partitions = append(rt.Partitions, produce.ResponsePartition{Partition: part.Partition, ErrorCode: int16(part.Partition)})
+				}
+				res.Topics = append(res.Topics, rt)
+			}
+			want := []string{"a/2=[k1:v1[h=x] k2:<null>]", "a/5=[v3]", "b/0=[k4:v4]"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("records (-want +got):\n%s", diff)
+			}
+			var out writeBuffer
+			if err := protocol.WriteResponse(&out, v, 7, res); err != nil {
+				t.Fatal(err)
+			}
+			// Past the size and the correlation id.
+			parts, err := parseProduceResponse(nil, out.b[8:], v)
+			if err != nil {
+				t.Fatalf("parse kafka-go's response: %v", err)
+			}
+			var answers []string
+			for _, a := range parts {
+				answers = append(answers, fmt.Sprintf("%s/%d:%d", a.topic, a.partition, a.code))
+			}
+			if diff := cmp.Diff([]string{"a/2:2", "a/5:5", "b/0:0"}, answers); diff != "" {
+				t.Errorf("answers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+type writeBuffer struct{ b []byte }
+
+func (w *writeBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+func bytesReader(b []byte) io.Reader { return &readBuffer{b: b} }
+
+type readBuffer struct{ b []byte }
+
+func (r *readBuffer) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
