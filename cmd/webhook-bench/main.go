@@ -21,12 +21,15 @@
 // content padded to -body-bytes; or are the *.json files of -bodies. For
 // each load level the bench then runs:
 //
-//   - baseline: kafka-go straight to Kafka, through a kafka.Writer
-//     configured like the bridge's (acks=all, murmur2, -batch-size,
-//     no batch timer), one Publish per event of the records the bridge
-//     writes for it: the event record topics.Normalize makes of the body,
-//     and its company-index record (below). This is what the client and the
-//     broker allow on this machine.
+//   - baseline: a producer straight to Kafka, one synchronous write per
+//     event of the records the bridge writes for it: the event record
+//     topics.Normalize makes of the body, and its company-index record
+//     (below). With -baseline kafka-go (the default) the producer is
+//     kafka-go's Writer (acks=all, murmur2, -batch-size,
+//     -baseline-batch-timeout); with -baseline writer it is the bridge's own
+//     writer alone (topics/kafka: acks=all, murmur2, -batch-size, no batch
+//     timer), which shows what the HTTP side adds. This is what a client and
+//     the broker allow on this machine.
 //   - bridge: the same bodies POSTed to the bridge.
 //
 // The company index: serve publishes, with each event, a mapping of its
@@ -132,37 +135,39 @@ func main() {
 
 // config is every flag.
 type config struct {
-	brokers      []string
-	mode         string
-	duration     time.Duration
-	warmup       time.Duration
-	concurrency  []int // closed-loop levels
-	closed       bool  // run the closed-loop levels
-	rates        []float64
-	rateInFlight int
-	partitions   int
-	url          string
-	token        string
-	adminURL     string
-	prefix       string
-	pid          int
-	brokerPID    int
-	single       int
-	singleGap    time.Duration
-	every        time.Duration
-	jsonOut      bool
-	batchSize    int
-	publishTO    time.Duration
-	maxInFlight  int
-	cooldown     time.Duration
-	bodies       bodyOptions
-	keep         bool
-	bridgeBin    string
-	bridgeLog    string
-	gogc         int
-	logRequests  string
-	client       string
-	profiles     profiles
+	brokers       []string
+	mode          string
+	duration      time.Duration
+	warmup        time.Duration
+	concurrency   []int // closed-loop levels
+	closed        bool  // run the closed-loop levels
+	rates         []float64
+	rateInFlight  int
+	partitions    int
+	url           string
+	token         string
+	adminURL      string
+	prefix        string
+	pid           int
+	brokerPID     int
+	single        int
+	singleGap     time.Duration
+	every         time.Duration
+	jsonOut       bool
+	batchSize     int
+	publishTO     time.Duration
+	maxInFlight   int
+	cooldown      time.Duration
+	bodies        bodyOptions
+	keep          bool
+	bridgeBin     string
+	bridgeLog     string
+	gogc          int
+	logRequests   string
+	client        string
+	baseline      string        // kafka-go or writer
+	baselineBatch time.Duration // kafka-go's BatchTimeout
+	profiles      profiles
 }
 
 const usageText = `webhook-bench measures webhook-bridge (the real ` + "`webhook-bridge serve`" + `, started
@@ -224,6 +229,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.bridgeLog, "bridge-log", os.DevNull, "where the started bridge's log goes (one line per request, as in production): a file (appended to), - for stderr; empty: "+os.DevNull)
 	fs.IntVar(&c.gogc, "gogc", 0, "GOGC of the started bridge (0: inherited)")
 	fs.StringVar(&c.logRequests, "log-requests", "", "BRIDGE_LOG_REQUESTS of the started bridge: all, errors or sample:N (default: serve's, errors)")
+	fs.StringVar(&c.baseline, "baseline", "kafka-go", "the baseline's producer: kafka-go (kafka-go's Writer: acks=all, murmur2, -batch-size, -baseline-batch-timeout) or writer (the bridge's own topics/kafka writer, alone)")
+	fs.DurationVar(&c.baselineBatch, "baseline-batch-timeout", time.Millisecond, "-baseline kafka-go: its BatchTimeout, how long a partition's batch waits for more records")
 	fs.StringVar(&c.client, "client", "raw", "HTTP client of the load generator, one keep-alive connection per worker: raw (minimal HTTP/1.1, about 20 µs of CPU a request) or nethttp (net/http's Transport, about 70 µs: CPU the bridge loses when they share cores)")
 	fs.StringVar(&c.profiles.cpu, "cpuprofile", "", "write the bridge process's CPU profile over each bridge load phase's measured window to this file (with several phases: the load goes before the extension, e.g. cpu-c64.pprof); the started bridge serves pprof on its admin port (BRIDGE_PPROF=true), with -url it must")
 	fs.StringVar(&c.profiles.mem, "memprofile", "", "like -cpuprofile, for the bridge's allocations over the window (a delta allocs profile: go tool pprof -sample_index=alloc_objects)")
@@ -266,6 +273,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case "baseline", "bridge", "both", "single":
 	default:
 		return c, fmt.Errorf("-mode %q is not baseline, bridge, both or single", c.mode)
+	}
+	if c.baseline != "kafka-go" && c.baseline != "writer" {
+		return c, fmt.Errorf("-baseline %q is not kafka-go or writer", c.baseline)
 	}
 	if c.client != "nethttp" && c.client != "raw" {
 		return c, fmt.Errorf("-client %q is not nethttp or raw", c.client)
@@ -430,7 +440,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep := report{
 		Started: time.Now().UTC(), Brokers: c.brokers, Prefix: naming.Prefix, Partitions: c.partitions,
 		Bodies: describeBodies(c.bodies, vs),
-		Writer: fmt.Sprintf("acks=all, murmur2, batch size %d, no batch timer, compression none, publish timeout %s; HTTP client %s", c.batchSize, c.publishTO, c.client),
+		Writer: baselineString(c),
 		Machine: fmt.Sprintf("%d CPUs (GOMAXPROCS %d), %s, GOGC=%s, load average %s at start",
 			runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), gogcString(c.gogc), loadAvg()),
 		Ratios: map[string]float64{},
@@ -461,15 +471,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var baseline *kafkaTarget
 	if c.mode == "baseline" || c.mode == "both" {
-		w, err := kafka.NewWriter(kafka.WriterConfig{
-			Kafka: kc, BatchSize: c.batchSize, MaxRecordBytes: maxRecordBytes,
-			WriteTimeout: c.publishTO, MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond, Topics: naming.All(),
-		}, zerolog.New(stderr).Level(zerolog.WarnLevel))
-		if err != nil {
-			return err
+		var p producer
+		if c.baseline == "writer" {
+			w, err := kafka.NewWriter(kafka.WriterConfig{
+				Kafka: kc, BatchSize: c.batchSize, MaxRecordBytes: maxRecordBytes,
+				WriteTimeout: c.publishTO, MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond, Topics: naming.All(),
+			}, zerolog.New(stderr).Level(zerolog.WarnLevel))
+			if err != nil {
+				return err
+			}
+			p = bridgeWriter{w}
+		} else {
+			p = kafkaGoWriter{&kafkago.Writer{
+				Addr: kafkago.TCP(c.brokers...), Balancer: &kafkago.Murmur2Balancer{},
+				RequiredAcks: kafkago.RequireAll, BatchSize: c.batchSize, BatchBytes: maxRecordBytes,
+				BatchTimeout: c.baselineBatch, ReadTimeout: c.publishTO, WriteTimeout: c.publishTO,
+				Transport: &kafkago.Transport{DialTimeout: 5 * time.Second, ClientID: "webhook-bench"},
+			}}
 		}
-		defer w.Close()
-		baseline = newKafkaTarget(w, c.publishTO)
+		defer p.Close()
+		baseline = newKafkaTarget(p, c.publishTO)
 	}
 	loads := c.loads()
 	var web target
@@ -546,6 +567,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errVerify
 	}
 	return nil
+}
+
+// baselineString describes the baseline's producer and the HTTP client.
+func baselineString(c config) string {
+	p := fmt.Sprintf("kafka-go's Writer (acks=all, murmur2, batch size %d, batch timeout %s)", c.batchSize, c.baselineBatch)
+	if c.baseline == "writer" {
+		p = fmt.Sprintf("the bridge's writer alone (acks=all, murmur2, batch size %d, no batch timer)", c.batchSize)
+	}
+	return fmt.Sprintf("baseline %s, compression none, publish timeout %s; HTTP client %s", p, c.publishTO, c.client)
 }
 
 func gogcString(flagValue int) string {

@@ -307,9 +307,9 @@ func (l *lyingTarget) send(ctx context.Context, w *worker, v *variant, seq uint6
 	case l.corrupt:
 		rec := v.recordFor(w.ids, seq)
 		rec.Value = append(rec.Value[:len(rec.Value)-1], ' ', '}')
-		return statusPublished, l.w.Publish(ctx, rec)
+		return statusPublished, l.w.publish(ctx, w, []topics.Record{rec})
 	case l.noIndex:
-		return statusPublished, l.w.Publish(ctx, v.recordFor(w.ids, seq))
+		return statusPublished, l.w.publish(ctx, w, []topics.Record{v.recordFor(w.ids, seq)})
 	case l.twice:
 		if _, err := l.kafkaTarget.send(ctx, w, v, seq); err != nil {
 			return 0, err
@@ -365,7 +365,7 @@ func TestVerifyCatchesLossDuplicatesAndWrongRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			tgt := tt.lie
-			tgt.kafkaTarget = *newKafkaTarget(w, 10*time.Second)
+			tgt.kafkaTarget = *newKafkaTarget(bridgeWriter{w}, 10*time.Second)
 			ids := newEventIDs("c0ffee00", i+1)
 			out := &outcomes{}
 			// Long enough for 50 events on a loaded machine under -race
@@ -572,6 +572,8 @@ func TestFlags(t *testing.T) {
 		{"bad sizes", []string{"-body-bytes", "2000"}, "-body-bytes", nil},
 		{"profiles", []string{"-cpuprofile", "cpu.pprof", "-memprofile", "mem.pprof"}, "", []string{"c=64"}},
 		{"profile without the bridge", []string{"-mode", "baseline", "-cpuprofile", "cpu.pprof"}, "-cpuprofile", nil},
+		{"the bridge's writer as baseline", []string{"-baseline", "writer"}, "", []string{"c=64"}},
+		{"unknown baseline", []string{"-baseline", "franz-go"}, "-baseline", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,7 +59,7 @@ func (p *phaser) run(ctx context.Context, mode string, l loadSpec, tgt target) (
 	var c0 writerCounts
 	var counted bool
 	if bw, ok := tgt.(*kafkaTarget); ok {
-		bw.w.Stats() // reset the writer's counters
+		bw.w.counts() // reset the writer's counters
 	} else if p.br != nil {
 		c0, counted = writerCounters(ctx, p.br.base)
 	}
@@ -101,8 +101,7 @@ func (p *phaser) run(ctx context.Context, mode string, l loadSpec, tgt target) (
 		}
 	}
 	if bw, ok := tgt.(*kafkaTarget); ok {
-		s := bw.w.Stats()
-		c1 := writerCounts{writes: float64(s.Writes), messages: float64(s.Messages), requests: float64(s.Requests)}
+		c1 := bw.w.counts()
 		r.AvgBatch, r.AvgRequest = writerCounts{}.perBatch(c1), writerCounts{}.perRequest(c1)
 	} else if counted {
 		if c1, ok := writerCounters(ctx, p.br.base); ok {
