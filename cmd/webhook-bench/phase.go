@@ -29,7 +29,10 @@ type phaser struct {
 // writer) for the baseline.
 func (p *phaser) measured(mode string) (proc, string) {
 	if mode == "baseline" || p.br == nil {
-		return proc{os.Getpid()}, "webhook-bench (load generator + kafka-go writer)"
+		if p.c.baseline == "writer" {
+			return proc{os.Getpid()}, "webhook-bench (load generator + the bridge's writer)"
+		}
+		return proc{os.Getpid()}, "webhook-bench (load generator + kafka-go's Writer)"
 	}
 	if p.br.pid == 0 {
 		return proc{}, "not measured (give -pid)"
