@@ -30,17 +30,18 @@ type pipeBroker struct {
 	t        *testing.T
 	mu       sync.Mutex
 	requests [][]string // per request: "topic/partition=value,value"
+	byAddr   map[string][]string
 	hold     chan struct{}
 	held     int // requests waiting for hold
 }
 
-func (b *pipeBroker) dial(context.Context, string) (net.Conn, io.Reader, int16, error) {
+func (b *pipeBroker) dial(_ context.Context, addr string) (net.Conn, io.Reader, int16, error) {
 	client, server := net.Pipe()
-	go b.serve(server)
+	go b.serve(server, addr)
 	return client, client, maxProduceVersion, nil
 }
 
-func (b *pipeBroker) serve(c net.Conn) {
+func (b *pipeBroker) serve(c net.Conn, addr string) {
 	defer c.Close()
 	for {
 		_ = c.SetReadDeadline(time.Time{})
@@ -59,6 +60,11 @@ func (b *pipeBroker) serve(c net.Conn) {
 			rt := produce.ResponseTopic{Topic: tp.Topic}
 			for _, p := range tp.Partitions {
 				got = append(got, fmt.Sprintf("%s/%d=%s", tp.Topic, p.Partition, recordValues(b.t, p.RecordSet)))
+				if b.byAddr != nil {
+					b.mu.Lock()
+					b.byAddr[addr] = append(b.byAddr[addr], got[len(got)-1])
+					b.mu.Unlock()
+				}
 				rt.Partitions = append(rt.Partitions, produce.ResponsePartition{Partition: p.Partition})
 			}
 			res.Topics = append(res.Topics, rt)
@@ -405,4 +411,39 @@ func (r *readBuffer) Read(p []byte) (int, error) {
 	n := copy(p, r.b)
 	r.b = r.b[n:]
 	return n, nil
+}
+
+// TestNodeSendsAWaitingWriteToANewLeader: an attempt that waited at its node
+// for a partition whose leader meanwhile moved to another node is not sent
+// to the old one: its lane sends it to the new leader.
+func TestNodeSendsAWaitingWriteToANewLeader(t *testing.T) {
+	w, b := pipeWriter(t, map[string]int{"a": 3})
+	b.byAddr = map[string][]string{}
+	release := make(chan struct{})
+	b.hold = release
+	a0, a1 := keyFor(t, 0, 3), keyFor(t, 1, 3)
+	first := make(chan error, 1)
+	go func() { first <- w.Publish(context.Background(), rec("a", a0, "first")) }()
+	waitFor(t, func() bool { return len(b.got()) == 1 })
+	moved := make(chan error, 1)
+	go func() { moved <- w.Publish(context.Background(), rec("a", a1, "moved")) }()
+	waitFor(t, func() bool { return queued(w) == 1 })
+	w.cluster.mu.Lock()
+	w.cluster.leaders["a"][1] = kafkago.Broker{ID: 2, Host: "127.0.0.2", Port: 2}
+	w.cluster.mu.Unlock()
+	b.mu.Lock()
+	b.hold = nil
+	b.mu.Unlock()
+	close(release)
+	for _, c := range []chan error{first, moved} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	want := map[string][]string{"127.0.0.1:1": {"a/0=[" + a0 + ":first]"}, "127.0.0.2:2": {"a/1=[" + a1 + ":moved]"}}
+	if diff := cmp.Diff(want, b.byAddr); diff != "" {
+		t.Errorf("records by broker (-want +got):\n%s", diff)
+	}
 }

@@ -190,9 +190,14 @@ func (n *node) round1() (more bool) {
 // send makes one produce request of jobs and answers each.
 func (n *node) send(jobs []*produceJob) {
 	// Nothing is sent for a caller who gave up, though its record waited
-	// here behind a request in flight.
+	// here behind a request in flight; nor to this node for a partition
+	// that, meanwhile, another node leads (the lane sends it there at once).
 	live := jobs[:0]
 	for _, j := range jobs {
+		if b, ok := n.w.cluster.leader(j.l.topic, j.l.partition); ok && b.ID != n.id {
+			j.done <- fmt.Errorf("node %d: partition %s/%d has a new leader: %w", n.id, j.l.topic, j.l.partition, kafkago.NotLeaderForPartition)
+			continue
+		}
 		kept := false
 		for _, p := range j.live {
 			if p.ctx.Err() != nil {
