@@ -18,10 +18,13 @@ type dedup struct {
 	max int
 	now func() time.Time
 
-	mu      sync.Mutex
-	acked   map[string]time.Time
-	order   []string // ids in the order they were acknowledged
-	head    int
+	mu    sync.Mutex
+	acked map[string]time.Time
+	order []string // ids in the order they were acknowledged
+	head  int
+	// pending holds the ids being published now; the channel is made only
+	// once a second delivery of the id waits for it (nil until then), and
+	// closed by end.
 	pending map[string]chan struct{}
 }
 
@@ -34,36 +37,43 @@ func newDedup(ttl time.Duration, maxEntries int) *dedup {
 }
 
 // begin reports whether id was already acknowledged. When it was not, the
-// caller owns id until it calls done(acknowledged); a concurrent begin of the
-// same id waits for that.
-func (d *dedup) begin(ctx context.Context, id string) (dup bool, done func(acked bool), err error) {
+// caller owns id until it calls end(id, acknowledged); a concurrent begin of
+// the same id waits for that.
+func (d *dedup) begin(ctx context.Context, id string) (dup bool, err error) {
 	for {
 		d.mu.Lock()
 		if at, ok := d.acked[id]; ok && d.now().Sub(at) < d.ttl {
 			d.mu.Unlock()
-			return true, nil, nil
+			return true, nil
 		}
 		wait, busy := d.pending[id]
 		if !busy {
-			ch := make(chan struct{})
-			d.pending[id] = ch
+			d.pending[id] = nil
 			d.mu.Unlock()
-			return false, func(acked bool) { d.finish(id, ch, acked) }, nil
+			return false, nil
+		}
+		if wait == nil {
+			wait = make(chan struct{})
+			d.pending[id] = wait
 		}
 		d.mu.Unlock()
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return false, nil, ctx.Err()
+			return false, ctx.Err()
 		}
 	}
 }
 
-func (d *dedup) finish(id string, ch chan struct{}, acked bool) {
+// end gives up id, which the caller owns since begin; acked says whether
+// Kafka acknowledged its records.
+func (d *dedup) end(id string, acked bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if ch := d.pending[id]; ch != nil {
+		close(ch)
+	}
 	delete(d.pending, id)
-	close(ch)
 	if !acked {
 		return
 	}

@@ -2,10 +2,12 @@ package bridge
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +45,60 @@ type Metrics struct {
 	throttled                prometheus.Counter
 	conns, connsMax          prometheus.Gauge
 	connsRefused             prometheus.Counter
+
+	// The children of requests, requestSeconds and published each request
+	// adds to, resolved once per label set: WithLabelValues checks and
+	// hashes every label value on every call. The label sets are few
+	// (routes, catalog resources and actions, status codes, topics), so
+	// the maps are copied on the rare miss and read without a lock.
+	requestsBy       cowMap[requestLabels, prometheus.Counter]
+	requestSecondsBy cowMap[string, prometheus.Observer]
+	publishedBy      cowMap[string, prometheus.Counter]
+}
+
+// requestLabels are the labels of webhook_bridge_requests_total.
+type requestLabels struct {
+	route, resource, action string
+	status                  int
+}
+
+// cowMap is a map read without locks and copied on write, for a small set
+// of keys that stops growing early.
+type cowMap[K comparable, V any] struct {
+	m  atomic.Pointer[map[K]V]
+	mu sync.Mutex
+}
+
+// get returns the value of k, making it with newV on first use.
+func (c *cowMap[K, V]) get(k K, newV func() V) V {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[k]; ok {
+			return v
+		}
+	}
+	next := newV()
+	m := maps.Clone(derefMap(old))
+	if m == nil {
+		m = map[K]V{}
+	}
+	m[k] = next
+	c.m.Store(&m)
+	return next
+}
+
+func derefMap[K comparable, V any](m *map[K]V) map[K]V {
+	if m == nil {
+		return nil
+	}
+	return *m
 }
 
 func newMetrics() *Metrics {
@@ -135,7 +191,7 @@ type writerCollector struct {
 	mu    sync.Mutex
 	total WriterStats
 
-	writes, messages, bytes, errors, retries, queue *prometheus.Desc
+	writes, messages, bytes, requests, errors, retries, queue *prometheus.Desc
 }
 
 func newWriterCollector(stats func() WriterStats) *writerCollector {
@@ -144,9 +200,10 @@ func newWriterCollector(stats func() WriterStats) *writerCollector {
 	}
 	return &writerCollector{
 		stats:    stats,
-		writes:   d("writes_total", "Produce requests Kafka acknowledged."),
-		messages: d("messages_total", "Records in the produce requests Kafka acknowledged."),
-		bytes:    d("bytes_total", "Bytes of keys and values in the produce requests Kafka acknowledged."),
+		writes:   d("writes_total", "Record batches Kafka acknowledged: one per partition of a produce request (a request carries every partition of one broker with records waiting)."),
+		messages: d("messages_total", "Records in the record batches Kafka acknowledged."),
+		bytes:    d("bytes_total", "Bytes of keys and values in the record batches Kafka acknowledged."),
+		requests: d("requests_total", "Produce requests Kafka answered; each carries the record batches of every partition of one broker that had records waiting."),
 		errors:   d("errors_total", "Failed attempts of the Kafka writer: produce requests refused, timed out or answered with an error, and records no broker could be asked about."),
 		retries:  d("retries_total", "Produce attempts that retried a failed one, to the same or a new leader."),
 		queue:    d("queue_length", "Records waiting in the writer's partition lanes behind the produce request in flight."),
@@ -154,7 +211,7 @@ func newWriterCollector(stats func() WriterStats) *writerCollector {
 }
 
 func (c *writerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.writes, c.messages, c.bytes, c.errors, c.retries, c.queue} {
+	for _, d := range []*prometheus.Desc{c.writes, c.messages, c.bytes, c.requests, c.errors, c.retries, c.queue} {
 		ch <- d
 	}
 }
@@ -165,6 +222,7 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 	c.total.Writes += s.Writes
 	c.total.Messages += s.Messages
 	c.total.Bytes += s.Bytes
+	c.total.Requests += s.Requests
 	c.total.Errors += s.Errors
 	c.total.Retries += s.Retries
 	t := c.total
@@ -172,6 +230,7 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(t.Writes))
 	ch <- prometheus.MustNewConstMetric(c.messages, prometheus.CounterValue, float64(t.Messages))
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(t.Bytes))
+	ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(t.Requests))
 	ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(t.Errors))
 	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(t.Retries))
 	ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(s.QueueLength))
@@ -180,8 +239,8 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 // WriterStats are a Kafka writer's counters since the previous call, and its
 // queue length as of the call.
 type WriterStats struct {
-	Writes, Messages, Bytes, Errors, Retries int64
-	QueueLength                              int64
+	Writes, Messages, Bytes, Requests, Errors, Retries int64
+	QueueLength                                        int64
 }
 
 // WatchWriter exports a Kafka writer's statistics; stats must return the
@@ -245,8 +304,18 @@ func (m *Metrics) handler() http.Handler {
 }
 
 func (m *Metrics) observe(route string, info *reqInfo, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, info.resource, info.action, strconv.Itoa(status)).Inc()
-	m.requestSeconds.WithLabelValues(route).Observe(d.Seconds())
+	l := requestLabels{route: route, resource: info.resource, action: info.action, status: status}
+	m.requestsBy.get(l, func() prometheus.Counter {
+		return m.requests.WithLabelValues(l.route, l.resource, l.action, strconv.Itoa(l.status))
+	}).Inc()
+	m.requestSecondsBy.get(route, func() prometheus.Observer {
+		return m.requestSeconds.WithLabelValues(route)
+	}).Observe(d.Seconds())
+}
+
+// publishedTo counts a record Kafka acknowledged.
+func (m *Metrics) publishedTo(topic string) {
+	m.publishedBy.get(topic, func() prometheus.Counter { return m.published.WithLabelValues(topic) }).Inc()
 }
 
 // Version and Commit are set at build time with -ldflags "-X"; Version falls

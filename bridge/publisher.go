@@ -12,6 +12,9 @@ import (
 // have landed: delivery is at least once). An error that has a method
 // Reason() string names its cause in a few words ("connection refused",
 // "not enough in-sync replicas"); the 503's message and log line carry it.
+// Publish may keep the records' bytes for as long as it needs them (the
+// bridge never reuses them), but not the recs slice itself past its return:
+// the bridge reuses that for its next request.
 type Publisher interface {
 	Publish(ctx context.Context, recs ...topics.Record) error
 }

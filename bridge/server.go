@@ -79,6 +79,9 @@ type Options struct {
 	// Auth authenticates deliveries; nil accepts every delivery. An *Auth
 	// with OAuth2 on also serves POST /oauth/token.
 	Auth Authenticator
+	// LogRequests is which requests get a log line; the zero value logs
+	// every one. Lines of 4xx and 5xx answers are written in every mode.
+	LogRequests RequestLog
 	// TrustedProxies are the proxies in front of the server (an ingress, a
 	// load balancer). Only a request whose peer is one of them has its
 	// X-Forwarded-For read, for the client address that the log shows and
@@ -108,6 +111,8 @@ type Server struct {
 	dedup     *dedup         // nil when off
 	throttle  *throttle      // nil when off
 	failLog   zerolog.Logger // sampled: the log of refused authentications
+	logSeq    atomic.Uint64  // requests answered below 400, for LogSample
+	date      dateHeader
 
 	tracer trace.TracerProvider // nil when tracing is off
 }

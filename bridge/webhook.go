@@ -58,12 +58,22 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		deadline := time.Now().Add(s.opts.PublishTimeout)
 		ctx, cancel := context.WithDeadline(c.Request().Context(), deadline)
 		defer cancel()
-		_ = http.NewResponseController(c.Response()).SetReadDeadline(deadline)
-		body, release, err := s.readBody(c.Request())
-		defer release()
+		setReadDeadline(c.Response().Writer, deadline)
+		var budget bodyBudget
+		defer func() { s.bodyBytes.Add(-budget.held) }()
+		body, err := s.readBody(c, &budget)
 		if err != nil {
 			return err
 		}
+		// The body's buffer is reused once the request is answered, unless
+		// it became a record's value (quarantined): Kafka may still be
+		// sending it.
+		kept := false
+		defer func() {
+			if !kept {
+				keepBody(c, body)
+			}
+		}()
 		ev, err := topics.NormalizeTraced(body, s.opts.Naming, s.companyIndex(), s.traceContext(c))
 		if topics.ValidEventID(ev.Envelope.ID) {
 			info.eventID = ev.Envelope.ID
@@ -81,17 +91,20 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 			if e.Kind == topics.KindUnroutable {
 				kind = KindUnroutable
 			}
+			kept = true
 			return s.quarantine(ctx, c, body, kind, e.Code, e.Detail)
 		}
-		if size := recordsSize(ev.Records()); size > s.opts.MaxRecordBytes {
+		recs := records(c, &ev)
+		if size := recordsSize(recs); size > s.opts.MaxRecordBytes {
 			// Kafka would refuse it on every retry: keep the body instead.
+			kept = true
 			return s.quarantine(ctx, c, body, KindUnroutable, topics.CodeRecordTooLarge, fmt.Sprintf(
 				"the normalized record would be %d bytes, over the %d-byte limit (a very large resource.uuid or company list)", size, s.opts.MaxRecordBytes))
 		}
 		env, rec := &ev.Envelope, ev.Record
 		acked := false // set once Kafka acknowledged; read by the dedup
 		if s.dedup != nil {
-			dup, done, err := s.dedup.begin(ctx, env.ID)
+			dup, err := s.dedup.begin(ctx, env.ID)
 			if err != nil {
 				return &Error{Kind: KindUnavailable, Code: "kafka_unavailable", Message: "an earlier delivery of this event was still waiting for Kafka; nothing was accepted, retry later", Err: err}
 			}
@@ -100,10 +113,10 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 				info.duplicate = true
 				return c.JSON(http.StatusAccepted, accepted{Status: "duplicate", EventID: env.ID, Topic: rec.Topic})
 			}
-			defer func() { done(acked) }()
+			defer func() { s.dedup.end(env.ID, acked) }()
 		}
 		info.companyID, info.topic = ev.Key.CompanyID, rec.Topic
-		if err := s.publish(ctx, info, ev.Records()...); err != nil {
+		if err := s.publish(ctx, info, recs...); err != nil {
 			return err
 		}
 		if s.opts.Index != nil && ev.IndexUpdate.Topic != "" {
@@ -111,7 +124,58 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 		}
 		acked = true
 		a := accepted{Status: "accepted", EventID: env.ID, Topic: rec.Topic, Key: ev.Key.Value}
-		return c.JSONBlob(http.StatusAccepted, a.appendJSON(make([]byte, 0, 128)))
+		return writeJSON(c, http.StatusAccepted, a.appendJSON(outBuffer(c)))
+	}
+}
+
+// records is what one delivery publishes (see topics.Routed.Records), in
+// the request's pooled context when it has one.
+func records(c echo.Context, ev *topics.Routed) []topics.Record {
+	rc, ok := c.(*reqContext)
+	if !ok {
+		return ev.Records()
+	}
+	rc.recs[0], rc.recs[1] = ev.Record, ev.IndexUpdate
+	if ev.IndexUpdate.Topic == "" {
+		return rc.recs[:1]
+	}
+	return rc.recs[:2]
+}
+
+// outBuffer is an empty buffer for a response body, in the request's pooled
+// context when it has one.
+func outBuffer(c echo.Context) []byte {
+	if rc, ok := c.(*reqContext); ok {
+		return rc.out[:0]
+	}
+	return make([]byte, 0, 128)
+}
+
+// jsonContentType is the Content-Type of JSON answers, shared: net/http
+// only reads a header's values.
+var jsonContentType = []string{echo.MIMEApplicationJSON}
+
+// writeJSON answers status with a JSON body, as c.JSONBlob would, without
+// allocating the header value.
+func writeJSON(c echo.Context, status int, body []byte) error {
+	c.Response().Header()[echo.HeaderContentType] = jsonContentType
+	return c.JSONBlob(status, body)
+}
+
+// setReadDeadline bounds the reading of the body, as
+// http.NewResponseController(w).SetReadDeadline does, without allocating
+// the controller.
+func setReadDeadline(w http.ResponseWriter, t time.Time) {
+	for {
+		switch x := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			_ = x.SetReadDeadline(t)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
 	}
 }
 
@@ -141,7 +205,7 @@ func (s *Server) publish(ctx context.Context, info *reqInfo, recs ...topics.Reco
 	if err == nil {
 		s.metrics.publishOK.Observe(time.Since(start).Seconds())
 		for _, r := range recs {
-			s.metrics.published.WithLabelValues(r.Topic).Inc()
+			s.metrics.publishedTo(r.Topic)
 		}
 		return nil
 	}
@@ -187,36 +251,60 @@ func recordsSize(recs []topics.Record) int64 {
 	return n
 }
 
-// readBody reads the body within MaxBodyBytes, holding its bytes against
-// MaxInFlightBytes, the budget of bodies held at once, as they are read.
-// release gives them back; call it once the body is no longer needed.
-func (s *Server) readBody(r *http.Request) (body []byte, release func(), err error) {
-	var held int64
-	take := func(n int64) bool {
-		if s.bodyBytes.Add(n) > s.opts.MaxInFlightBytes {
-			s.bodyBytes.Add(-n)
-			return false
-		}
-		held += n
-		return true
-	}
-	release = func() { s.bodyBytes.Add(-held); held = 0 }
-	overBudget := &Error{Kind: KindUnavailable, Code: "overloaded",
-		Message: "the bodies of the requests in flight are over the memory budget; retry later"}
-	body, err = readBodyWith(r, s.opts.MaxBodyBytes, func(grow int64) error {
-		if !take(grow) {
-			s.metrics.overloaded.Inc()
-			return overBudget
-		}
-		return nil
-	})
-	return body, release, err
+// bodyBudget is a request's share of MaxInFlightBytes, the budget of bodies
+// held at once: held bytes, taken as the body is read, to give back once it
+// is no longer needed.
+type bodyBudget struct {
+	s    *Server
+	held int64
 }
 
-// readBodyWith reads at most limit bytes. A declared Content-Length over the
-// limit is refused before reading; a chunked body is cut off at the limit.
-// grow is told of every buffer growth before it happens, and may refuse it.
-func readBodyWith(r *http.Request, limit int64, grow func(int64) error) ([]byte, error) {
+// grow takes n more bytes, or refuses them with a 503 when that would put
+// the bodies in flight over the budget.
+func (b *bodyBudget) grow(n int64) error {
+	if b.s.bodyBytes.Add(n) > b.s.opts.MaxInFlightBytes {
+		b.s.bodyBytes.Add(-n)
+		b.s.metrics.overloaded.Inc()
+		return &Error{Kind: KindUnavailable, Code: "overloaded",
+			Message: "the bodies of the requests in flight are over the memory budget; retry later"}
+	}
+	b.held += n
+	return nil
+}
+
+// readBody reads the body within MaxBodyBytes, holding its bytes against
+// MaxInFlightBytes in budget as they are read; the caller gives
+// budget.held back once the body is no longer needed. It reads into the
+// buffer the request's pooled context keeps from an earlier request, when
+// there is one (see keepBody).
+func (s *Server) readBody(c echo.Context, budget *bodyBudget) ([]byte, error) {
+	budget.s = s
+	var buf []byte
+	if rc, ok := c.(*reqContext); ok {
+		buf, rc.body = rc.body, nil
+	}
+	return readBodyWith(c.Request(), s.opts.MaxBodyBytes, buf, budget.grow)
+}
+
+// keepBody gives body's buffer to the request's pooled context, for a later
+// request to read into: the caller must not use body afterwards, nor have
+// handed it to anything that may (a quarantine record's value belongs to
+// Kafka until acknowledged). Buffers over 64 KiB are left to the garbage
+// collector.
+func keepBody(c echo.Context, body []byte) {
+	if rc, ok := c.(*reqContext); ok && cap(body) <= maxKeptBody && cap(body) > cap(rc.body) {
+		rc.body = body[:0]
+	}
+}
+
+const maxKeptBody = 64 << 10
+
+// readBodyWith reads at most limit bytes into buf's room (buf may be nil). A
+// declared Content-Length over the limit is refused before reading; a
+// chunked body is cut off at the limit. grow is told of every byte the body
+// may take before it is read into, and may refuse them: first the declared
+// length (or 4 KiB), then, as a chunked body goes on, the buffer's room.
+func readBodyWith(r *http.Request, limit int64, buf []byte, grow func(int64) error) ([]byte, error) {
 	tooLarge := func() error { // built only when needed: Sprintf allocates
 		return &Error{Kind: KindTooLarge, Code: "body_too_large", Message: fmt.Sprintf("body is larger than %d bytes", limit)}
 	}
@@ -227,20 +315,26 @@ func readBodyWith(r *http.Request, limit int64, grow func(int64) error) ([]byte,
 	if size < 0 {
 		size = 4096
 	}
-	if err := grow(size + 1); err != nil {
+	counted := size + 1
+	if err := grow(counted); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 0, size+1)
-	lr := io.LimitReader(r.Body, limit+1)
+	if int64(cap(buf)) < counted {
+		buf = make([]byte, 0, counted)
+	}
+	buf = buf[:0]
+	lr := io.LimitedReader{R: r.Body, N: limit + 1}
 	for {
-		if len(buf) == cap(buf) {
-			old := cap(buf)
-			buf = append(buf, 0)[:len(buf)]
-			if err := grow(int64(cap(buf) - old)); err != nil {
+		if int64(len(buf)) == counted {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)]
+			}
+			if err := grow(int64(cap(buf)) - counted); err != nil {
 				return nil, err
 			}
+			counted = int64(cap(buf))
 		}
-		n, err := lr.Read(buf[len(buf):cap(buf)])
+		n, err := lr.Read(buf[len(buf):counted])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > limit {
 			return nil, tooLarge()

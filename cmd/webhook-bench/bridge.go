@@ -26,7 +26,7 @@ const modulePath = "github.com/webhook-bridge/webhook-bridge"
 // serveOptions are the settings the bench gives `webhook-bridge serve` (and
 // `webhook-bridge topics create`) through BRIDGE_* variables. Everything
 // else is serve's default, as in production: the company index, dedup,
-// the request log line per request.
+// the request log (unless logRequests is set).
 type serveOptions struct {
 	brokers        []string
 	naming         topics.Naming
@@ -35,7 +35,9 @@ type serveOptions struct {
 	batchSize      int
 	publishTimeout time.Duration
 	maxInFlight    int
-	gogc           int // 0: inherited
+	gogc           int    // 0: inherited
+	pprof          bool   // serve pprof on the admin port (-cpuprofile, -memprofile)
+	logRequests    string // BRIDGE_LOG_REQUESTS; "" for serve's default
 }
 
 // env is this process's environment without any BRIDGE_* variable (a
@@ -66,6 +68,12 @@ func (o serveOptions) env(addr, admin string) []string {
 	if addr != "" {
 		set("HTTP_ADDR", addr)
 		set("ADMIN_ADDR", admin)
+	}
+	if o.pprof {
+		set("PPROF", "true")
+	}
+	if o.logRequests != "" {
+		set("LOG_REQUESTS", o.logRequests)
 	}
 	if o.gogc != 0 {
 		env = append(env, "GOGC="+strconv.Itoa(o.gogc))
@@ -325,15 +333,37 @@ func scrape(ctx context.Context, base string, names ...string) (map[string]float
 	return out, sc.Err()
 }
 
-// writerCounters reads the bridge's Kafka writer counters (produce requests
-// and records); ok is false when it exports none.
-func writerCounters(ctx context.Context, base string) (writes, messages float64, ok bool) {
-	const w, m = "webhook_bridge_kafka_writer_writes_total", "webhook_bridge_kafka_writer_messages_total"
-	s, err := scrape(ctx, base, w, m)
+// writerCounts are a Kafka writer's counters: record batches (one per
+// partition of a request), records, and produce requests.
+type writerCounts struct {
+	writes, messages, requests float64
+}
+
+// perBatch and perRequest are the records of an average batch and request
+// between c and later.
+func (c writerCounts) perBatch(later writerCounts) float64 {
+	if later.writes <= c.writes {
+		return 0
+	}
+	return (later.messages - c.messages) / (later.writes - c.writes)
+}
+
+func (c writerCounts) perRequest(later writerCounts) float64 {
+	if later.requests <= c.requests {
+		return 0
+	}
+	return (later.messages - c.messages) / (later.requests - c.requests)
+}
+
+// writerCounters reads the bridge's Kafka writer counters; ok is false when
+// it exports none.
+func writerCounters(ctx context.Context, base string) (writerCounts, bool) {
+	const w, m, r = "webhook_bridge_kafka_writer_writes_total", "webhook_bridge_kafka_writer_messages_total", "webhook_bridge_kafka_writer_requests_total"
+	s, err := scrape(ctx, base, w, m, r)
 	if err != nil {
-		return 0, 0, false
+		return writerCounts{}, false
 	}
 	writes, ok1 := s[w]
 	messages, ok2 := s[m]
-	return writes, messages, ok1 && ok2
+	return writerCounts{writes: writes, messages: messages, requests: s[r]}, ok1 && ok2
 }

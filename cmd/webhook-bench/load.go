@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+
 	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
 	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
@@ -87,6 +89,7 @@ type worker struct {
 	rd   bytes.Reader
 	rec  topics.Record // the baseline's record buffers, reused while Publish succeeds
 	recs []topics.Record
+	msgs []kafkago.Message // kafka-go's copy of recs
 	id   []byte
 	conn *rawConn   // -client raw
 	hist *histogram // the phase's: from when the request was due (open loop) or sent
@@ -156,18 +159,68 @@ func (t *httpTarget) send(ctx context.Context, w *worker, v *variant, seq uint64
 func (t *httpTarget) close() { t.client.CloseIdleConnections() }
 
 // kafkaTarget publishes the records the bridge would, straight to Kafka
-// through a kafka.Writer configured like the bridge's: each event with the
-// company-index record the bridge publishes with it (a REMOVED event's
-// tombstone every time, an entity's mapping until it is known).
+// through a producer: each event with the company-index record the bridge
+// publishes with it (a REMOVED event's tombstone every time, an entity's
+// mapping until it is known).
 type kafkaTarget struct {
-	w       *kafka.Writer
+	w       producer
 	timeout time.Duration
 	known   *sync.Map // entities mapped, as the bridge's index learns them
 }
 
-func newKafkaTarget(w *kafka.Writer, timeout time.Duration) *kafkaTarget {
+func newKafkaTarget(w producer, timeout time.Duration) *kafkaTarget {
 	return &kafkaTarget{w: w, timeout: timeout, known: &sync.Map{}}
 }
+
+// producer is what a baseline writes with: kafka-go's own Writer, or the
+// bridge's (topics/kafka).
+type producer interface {
+	// publish writes recs with acks=all; the records' bytes may be reused
+	// once it returned nil.
+	publish(ctx context.Context, w *worker, recs []topics.Record) error
+	// counts are the records, batches and produce requests (0: not
+	// counted) written since the previous call.
+	counts() writerCounts
+	Close() error
+}
+
+// bridgeWriter is the bridge's own writer (topics/kafka.Writer).
+type bridgeWriter struct{ *kafka.Writer }
+
+func (b bridgeWriter) publish(ctx context.Context, _ *worker, recs []topics.Record) error {
+	return b.Publish(ctx, recs...)
+}
+
+func (b bridgeWriter) counts() writerCounts {
+	s := b.Stats()
+	return writerCounts{writes: float64(s.Writes), messages: float64(s.Messages), requests: float64(s.Requests)}
+}
+
+// kafkaGoWriter is kafka-go's Writer: synchronous, acks=all, murmur2.
+type kafkaGoWriter struct{ w *kafkago.Writer }
+
+func (k kafkaGoWriter) publish(ctx context.Context, w *worker, recs []topics.Record) error {
+	w.msgs = w.msgs[:0]
+	for _, r := range recs {
+		hs := make([]kafkago.Header, len(r.Headers))
+		for i, h := range r.Headers {
+			hs[i] = kafkago.Header{Key: h.Key, Value: h.Value}
+		}
+		w.msgs = append(w.msgs, kafkago.Message{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: hs})
+	}
+	err := k.w.WriteMessages(ctx, w.msgs...)
+	if err != nil {
+		w.msgs = nil // the writer may still hold them
+	}
+	return err
+}
+
+func (k kafkaGoWriter) counts() writerCounts {
+	s := k.w.Stats()
+	return writerCounts{writes: float64(s.Writes), messages: float64(s.Messages)}
+}
+
+func (k kafkaGoWriter) Close() error { return k.w.Close() }
 
 func (t *kafkaTarget) send(ctx context.Context, w *worker, v *variant, seq uint64) (int, error) {
 	if w.id == nil {
@@ -186,7 +239,7 @@ func (t *kafkaTarget) send(ctx context.Context, w *worker, v *variant, seq uint6
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	if err := t.w.Publish(ctx, w.recs...); err != nil {
+	if err := t.w.publish(ctx, w, w.recs); err != nil {
 		w.rec, w.id, w.recs = topics.Record{}, nil, nil // the writer may still hold them
 		return 0, err
 	}

@@ -9,8 +9,9 @@
 // production, by BRIDGE_* variables only: the brokers, the prefix, token
 // authentication with a token of 32 random bytes, 127.0.0.1 on a free port,
 // -batch-size, -publish-timeout and -max-inflight, and
-// serve's defaults for everything else (the company index, dedup, one
-// request log line per request, which goes to -bridge-log). Load starts once its /readyz answers 200; its RSS and CPU
+// serve's defaults for everything else (the company index, dedup, the
+// request log, BRIDGE_LOG_REQUESTS=errors unless -log-requests says
+// otherwise, which goes to -bridge-log). Load starts once its /readyz answers 200; its RSS and CPU
 // are read from /proc/<pid>, so they are its own. With -url the bench
 // drives a bridge running elsewhere instead (-pid to measure it, -token to
 // authenticate, -prefix and -internal-prefix for its topics).
@@ -20,12 +21,15 @@
 // content padded to -body-bytes; or are the *.json files of -bodies. For
 // each load level the bench then runs:
 //
-//   - baseline: kafka-go straight to Kafka, through a kafka.Writer
-//     configured like the bridge's (acks=all, murmur2, -batch-size,
-//     no batch timer), one Publish per event of the records the bridge
-//     writes for it: the event record topics.Normalize makes of the body,
-//     and its company-index record (below). This is what the client and the
-//     broker allow on this machine.
+//   - baseline: a producer straight to Kafka, one synchronous write per
+//     event of the records the bridge writes for it: the event record
+//     topics.Normalize makes of the body, and its company-index record
+//     (below). With -baseline kafka-go (the default) the producer is
+//     kafka-go's Writer (acks=all, murmur2, -batch-size,
+//     -baseline-batch-timeout); with -baseline writer it is the bridge's own
+//     writer alone (topics/kafka: acks=all, murmur2, -batch-size, no batch
+//     timer), which shows what the HTTP side adds. This is what a client and
+//     the broker allow on this machine.
 //   - bridge: the same bodies POSTed to the bridge.
 //
 // The company index: serve publishes, with each event, a mapping of its
@@ -75,7 +79,13 @@
 // and then per load level the bridge against the baseline: throughput,
 // their ratio, CPU per request of each, the bridge's peak RSS. -json prints
 // the same as JSON. -every prints RSS, goroutines and heap periodically
-// (soaks).
+// (soaks). For each bridge phase the notes give the bridge's heap
+// allocations per request and its garbage collections over the window (from
+// its /metrics). -cpuprofile and -memprofile write the bridge process's CPU
+// profile and a delta profile of its allocations over each bridge phase's
+// measured window (the bench then starts it with BRIDGE_PPROF=true);
+// profiling costs the bridge a little CPU, so take the CPU figures from a
+// run without it.
 //
 // Usage, from the repository root:
 //
@@ -83,6 +93,7 @@
 //	go run ./cmd/webhook-bench -concurrency 64 -duration 10s -warmup 2s -single 50
 //	go run ./cmd/webhook-bench -concurrency 1,4,16,64,256 -rate 500,2000 -duration 20s
 //	go run ./cmd/webhook-bench -rate 2000 -duration 60s -bridge-log /tmp/bridge.log
+//	go run ./cmd/webhook-bench -mode bridge -concurrency 64 -duration 20s -cpuprofile /tmp/cpu.pprof -memprofile /tmp/mem.pprof
 //	go run ./cmd/webhook-bench -mode single -single 200
 //	go run ./cmd/webhook-bench -mode bridge -rate 2000 -duration 10m -every 30s   # soak
 //	go run ./cmd/webhook-bench -mode bridge -url http://host:8080/webhooks -token T -prefix appdirect. -pid 1234
@@ -124,36 +135,40 @@ func main() {
 
 // config is every flag.
 type config struct {
-	brokers      []string
-	mode         string
-	duration     time.Duration
-	warmup       time.Duration
-	concurrency  []int // closed-loop levels
-	closed       bool  // run the closed-loop levels
-	rates        []float64
-	rateInFlight int
-	partitions   int
-	url          string
-	token        string
-	adminURL     string
-	prefix       string
-	internal     string
-	pid          int
-	brokerPID    int
-	single       int
-	singleGap    time.Duration
-	every        time.Duration
-	jsonOut      bool
-	batchSize    int
-	publishTO    time.Duration
-	maxInFlight  int
-	cooldown     time.Duration
-	bodies       bodyOptions
-	keep         bool
-	bridgeBin    string
-	bridgeLog    string
-	gogc         int
-	client       string
+	brokers       []string
+	mode          string
+	duration      time.Duration
+	warmup        time.Duration
+	concurrency   []int // closed-loop levels
+	closed        bool  // run the closed-loop levels
+	rates         []float64
+	rateInFlight  int
+	partitions    int
+	url           string
+	token         string
+	adminURL      string
+	prefix        string
+	internal      string
+	pid           int
+	brokerPID     int
+	single        int
+	singleGap     time.Duration
+	every         time.Duration
+	jsonOut       bool
+	batchSize     int
+	publishTO     time.Duration
+	maxInFlight   int
+	cooldown      time.Duration
+	bodies        bodyOptions
+	keep          bool
+	bridgeBin     string
+	bridgeLog     string
+	gogc          int
+	logRequests   string
+	client        string
+	baseline      string        // kafka-go or writer
+	baselineBatch time.Duration // kafka-go's BatchTimeout
+	profiles      profiles
 }
 
 const usageText = `webhook-bench measures webhook-bridge (the real ` + "`webhook-bridge serve`" + `, started
@@ -215,7 +230,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the topics the run created (default: delete them at the end)")
 	fs.StringVar(&c.bridgeLog, "bridge-log", os.DevNull, "where the started bridge's log goes (one line per request, as in production): a file (appended to), - for stderr; empty: "+os.DevNull)
 	fs.IntVar(&c.gogc, "gogc", 0, "GOGC of the started bridge (0: inherited)")
+	fs.StringVar(&c.logRequests, "log-requests", "", "BRIDGE_LOG_REQUESTS of the started bridge: all, errors or sample:N (default: serve's, errors)")
+	fs.StringVar(&c.baseline, "baseline", "kafka-go", "the baseline's producer: kafka-go (kafka-go's Writer: acks=all, murmur2, -batch-size, -baseline-batch-timeout) or writer (the bridge's own topics/kafka writer, alone)")
+	fs.DurationVar(&c.baselineBatch, "baseline-batch-timeout", time.Millisecond, "-baseline kafka-go: its BatchTimeout, how long a partition's batch waits for more records")
 	fs.StringVar(&c.client, "client", "raw", "HTTP client of the load generator, one keep-alive connection per worker: raw (minimal HTTP/1.1, about 20 µs of CPU a request) or nethttp (net/http's Transport, about 70 µs: CPU the bridge loses when they share cores)")
+	fs.StringVar(&c.profiles.cpu, "cpuprofile", "", "write the bridge process's CPU profile over each bridge load phase's measured window to this file (with several phases: the load goes before the extension, e.g. cpu-c64.pprof); the started bridge serves pprof on its admin port (BRIDGE_PPROF=true), with -url it must")
+	fs.StringVar(&c.profiles.mem, "memprofile", "", "like -cpuprofile, for the bridge's allocations over the window (a delta allocs profile: go tool pprof -sample_index=alloc_objects)")
 	fs.Bool("spawn", false, "ignored: the bridge always runs as its own process")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -256,6 +276,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	default:
 		return c, fmt.Errorf("-mode %q is not baseline, bridge, both or single", c.mode)
 	}
+	if c.baseline != "kafka-go" && c.baseline != "writer" {
+		return c, fmt.Errorf("-baseline %q is not kafka-go or writer", c.baseline)
+	}
 	if c.client != "nethttp" && c.client != "raw" {
 		return c, fmt.Errorf("-client %q is not nethttp or raw", c.client)
 	}
@@ -266,8 +289,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-bridge-bin and -url exclude each other")
 	case c.gogc != 0 && c.url != "":
 		return c, errors.New("-gogc needs a started bridge, not -url")
+	case c.logRequests != "" && c.url != "":
+		return c, errors.New("-log-requests needs a started bridge, not -url")
 	case c.url == "" && strings.ContainsAny(c.token, ", \t"):
 		return c, errors.New("-token for the started bridge may not hold commas or spaces")
+	case c.profiles.on() && c.mode != "bridge" && c.mode != "both":
+		return c, errors.New("-cpuprofile and -memprofile profile the bridge's load phases: -mode bridge or both")
 	case c.bodies.Variants <= 0 || c.partitions <= 0 || c.duration <= 0 || c.warmup < 0 || c.rateInFlight <= 0:
 		return c, errors.New("-variants, -partitions, -duration and -rate-inflight must be positive, -warmup not negative")
 	}
@@ -356,7 +383,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	so := serveOptions{
 		brokers: c.brokers, naming: naming, partitions: c.partitions, token: token,
 		batchSize: c.batchSize, publishTimeout: c.publishTO,
-		maxInFlight: c.maxInFlight, gogc: c.gogc,
+		maxInFlight: c.maxInFlight, gogc: c.gogc, pprof: c.profiles.on(), logRequests: c.logRequests,
 	}
 
 	// Topics: the run's own, made by the bridge itself, unless it targets a
@@ -421,7 +448,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep := report{
 		Started: time.Now().UTC(), Brokers: c.brokers, Prefix: naming.Prefix, Partitions: c.partitions,
 		Bodies: describeBodies(c.bodies, vs),
-		Writer: fmt.Sprintf("acks=all, murmur2, batch size %d, no batch timer, compression none, publish timeout %s; HTTP client %s", c.batchSize, c.publishTO, c.client),
+		Writer: baselineString(c),
 		Machine: fmt.Sprintf("%d CPUs (GOMAXPROCS %d), %s, GOGC=%s, load average %s at start",
 			runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), gogcString(c.gogc), loadAvg()),
 		Ratios: map[string]float64{},
@@ -438,7 +465,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if br, err = startServe(ctx, bin, so, c.bridgeLog); err != nil {
 				return err
 			}
-			rep.Bridge = fmt.Sprintf("webhook-bridge serve, process %d, company index and dedup on, token auth, request log to %s: RSS and CPU are its own", br.pid, c.bridgeLog)
+			logMode := c.logRequests
+			if logMode == "" {
+				logMode = "serve's default"
+			}
+			rep.Bridge = fmt.Sprintf("webhook-bridge serve, process %d, company index and dedup on, token auth, request log (%s) to %s: RSS and CPU are its own", br.pid, logMode, c.bridgeLog)
 		}
 		defer func() {
 			if err := br.close(); err != nil {
@@ -448,15 +479,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var baseline *kafkaTarget
 	if c.mode == "baseline" || c.mode == "both" {
-		w, err := kafka.NewWriter(kafka.WriterConfig{
-			Kafka: kc, BatchSize: c.batchSize, MaxRecordBytes: maxRecordBytes,
-			WriteTimeout: c.publishTO, MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond, Topics: naming.All(),
-		}, zerolog.New(stderr).Level(zerolog.WarnLevel))
-		if err != nil {
-			return err
+		var p producer
+		if c.baseline == "writer" {
+			w, err := kafka.NewWriter(kafka.WriterConfig{
+				Kafka: kc, BatchSize: c.batchSize, MaxRecordBytes: maxRecordBytes,
+				WriteTimeout: c.publishTO, MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond, Topics: naming.All(),
+			}, zerolog.New(stderr).Level(zerolog.WarnLevel))
+			if err != nil {
+				return err
+			}
+			p = bridgeWriter{w}
+		} else {
+			p = kafkaGoWriter{&kafkago.Writer{
+				Addr: kafkago.TCP(c.brokers...), Balancer: &kafkago.Murmur2Balancer{},
+				RequiredAcks: kafkago.RequireAll, BatchSize: c.batchSize, BatchBytes: maxRecordBytes,
+				BatchTimeout: c.baselineBatch, ReadTimeout: c.publishTO, WriteTimeout: c.publishTO,
+				Transport: &kafkago.Transport{DialTimeout: 5 * time.Second, ClientID: "webhook-bench"},
+			}}
 		}
-		defer w.Close()
-		baseline = newKafkaTarget(w, c.publishTO)
+		defer p.Close()
+		baseline = newKafkaTarget(p, c.publishTO)
 	}
 	loads := c.loads()
 	var web target
@@ -476,6 +518,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	c.profiles.many = len(loads) > 1
 	ph := &phaser{
 		c: c, client: client, partitions: partitions, vs: vs, runID: runID, br: br, progress: progress, stderr: stderr,
 		index: newIndexCheck(naming.Index(), partitions[naming.Index()], vs, created),
@@ -532,6 +575,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errVerify
 	}
 	return nil
+}
+
+// baselineString describes the baseline's producer and the HTTP client.
+func baselineString(c config) string {
+	p := fmt.Sprintf("kafka-go's Writer (acks=all, murmur2, batch size %d, batch timeout %s)", c.batchSize, c.baselineBatch)
+	if c.baseline == "writer" {
+		p = fmt.Sprintf("the bridge's writer alone (acks=all, murmur2, batch size %d, no batch timer)", c.batchSize)
+	}
+	return fmt.Sprintf("baseline %s, compression none, publish timeout %s; HTTP client %s", p, c.publishTO, c.client)
 }
 
 func gogcString(flagValue int) string {

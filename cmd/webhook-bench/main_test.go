@@ -308,9 +308,9 @@ func (l *lyingTarget) send(ctx context.Context, w *worker, v *variant, seq uint6
 	case l.corrupt:
 		rec := v.recordFor(w.ids, seq)
 		rec.Value = append(rec.Value[:len(rec.Value)-1], ' ', '}')
-		return statusPublished, l.w.Publish(ctx, rec)
+		return statusPublished, l.w.publish(ctx, w, []topics.Record{rec})
 	case l.noIndex:
-		return statusPublished, l.w.Publish(ctx, v.recordFor(w.ids, seq))
+		return statusPublished, l.w.publish(ctx, w, []topics.Record{v.recordFor(w.ids, seq)})
 	case l.twice:
 		if _, err := l.kafkaTarget.send(ctx, w, v, seq); err != nil {
 			return 0, err
@@ -366,7 +366,7 @@ func TestVerifyCatchesLossDuplicatesAndWrongRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			tgt := tt.lie
-			tgt.kafkaTarget = *newKafkaTarget(w, 10*time.Second)
+			tgt.kafkaTarget = *newKafkaTarget(bridgeWriter{w}, 10*time.Second)
 			ids := newEventIDs("c0ffee00", i+1)
 			out := &outcomes{}
 			// Long enough for 50 events on a loaded machine under -race
@@ -450,7 +450,7 @@ func TestRunTinyBench(t *testing.T) {
 	args := []string{
 		"-brokers", strings.Join(kc.Brokers, ","), "-duration", "1s", "-warmup", "200ms",
 		"-concurrency", "1,4", "-rate", "200", "-partitions", "2", "-single", "10", "-single-gap", "1ms",
-		"-cooldown", "0", "-variants", "82", "-json", "-bridge-log", log, "-client", "nethttp",
+		"-cooldown", "0", "-variants", "82", "-json", "-bridge-log", log, "-client", "nethttp", "-log-requests", "all",
 	}
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
@@ -475,6 +475,9 @@ func TestRunTinyBench(t *testing.T) {
 		if r.Mode != "baseline" && !strings.Contains(r.Measured, "webhook-bridge process") {
 			t.Errorf("%s %s: measured %q, want the bridge process", r.Mode, r.Load, r.Measured)
 		}
+		if r.Mode == "bridge" && r.AllocsPerReq <= 0 {
+			t.Errorf("%s %s: no allocations per request from the bridge's /metrics", r.Mode, r.Load)
+		}
 		if r.Verify.IndexRecords == 0 && r.Mode != "single" {
 			t.Errorf("%s %s: no company-index records read back", r.Mode, r.Load)
 		}
@@ -489,16 +492,19 @@ func TestRunTinyBench(t *testing.T) {
 		t.Errorf("bridge log %s: %v\n%.2000s", log, err, b)
 	}
 
-	// A given binary, bridge only, open loop, the raw client, samples, table.
+	// A given binary, bridge only, open loop, the raw client, samples,
+	// profiles, table.
 	bin, err := buildBridge(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	stdout.Reset()
+	prof := t.TempDir()
 	args = []string{
 		"-brokers", strings.Join(kc.Brokers, ","), "-duration", "1s", "-warmup", "100ms", "-mode", "bridge",
 		"-rate", "200", "-partitions", "1", "-single", "5", "-cooldown", "0", "-variants", "41", "-bridge-log", "",
 		"-bridge-bin", bin, "-every", "300ms",
+		"-cpuprofile", filepath.Join(prof, "cpu.pprof"), "-memprofile", filepath.Join(prof, "mem.pprof"),
 	}
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
@@ -509,6 +515,32 @@ func TestRunTinyBench(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "goroutines") {
 		t.Errorf("no samples printed:\n%s", stderr.String())
+	}
+	for _, f := range []string{"cpu.pprof", "mem.pprof"} {
+		// A profile is gzipped protobuf.
+		if b, err := os.ReadFile(filepath.Join(prof, f)); err != nil || !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+			t.Errorf("%s: %v, %d bytes; want a gzipped profile", f, err, len(b))
+		}
+	}
+}
+
+func TestProfileFiles(t *testing.T) {
+	tests := []struct {
+		name string
+		many bool
+		give loadSpec
+		want string
+	}{
+		{"one phase", false, loadSpec{concurrency: 64}, "out/cpu.pprof"},
+		{"closed loop", true, loadSpec{concurrency: 64}, "out/cpu-c64.pprof"},
+		{"open loop", true, loadSpec{concurrency: 512, rate: 2000}, "out/cpu-rate2000.pprof"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (profiles{many: tt.many}).profileFile("out/cpu.pprof", tt.give); got != tt.want {
+				t.Errorf("profileFile = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -539,6 +571,10 @@ func TestFlags(t *testing.T) {
 		{"pid without url", []string{"-pid", "1"}, "-pid", nil},
 		{"binary with url", []string{"-url", "http://h/webhooks", "-bridge-bin", "/bin/true"}, "-bridge-bin", nil},
 		{"bad sizes", []string{"-body-bytes", "2000"}, "-body-bytes", nil},
+		{"profiles", []string{"-cpuprofile", "cpu.pprof", "-memprofile", "mem.pprof"}, "", []string{"c=64"}},
+		{"profile without the bridge", []string{"-mode", "baseline", "-cpuprofile", "cpu.pprof"}, "-cpuprofile", nil},
+		{"the bridge's writer as baseline", []string{"-baseline", "writer"}, "", []string{"c=64"}},
+		{"unknown baseline", []string{"-baseline", "franz-go"}, "-baseline", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

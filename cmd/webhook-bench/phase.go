@@ -8,8 +8,6 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
-
-	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
 
 // phaser runs phases and turns what they measured into results.
@@ -31,7 +29,10 @@ type phaser struct {
 // writer) for the baseline.
 func (p *phaser) measured(mode string) (proc, string) {
 	if mode == "baseline" || p.br == nil {
-		return proc{os.Getpid()}, "webhook-bench (load generator + kafka-go writer)"
+		if p.c.baseline == "writer" {
+			return proc{os.Getpid()}, "webhook-bench (load generator + the bridge's writer)"
+		}
+		return proc{os.Getpid()}, "webhook-bench (load generator + kafka-go's Writer)"
 	}
 	if p.br.pid == 0 {
 		return proc{}, "not measured (give -pid)"
@@ -58,16 +59,25 @@ func (p *phaser) run(ctx context.Context, mode string, l loadSpec, tgt target) (
 	if p.c.brokerPID > 0 {
 		broker = startUsage(proc{p.c.brokerPID})
 	}
-	var w0, m0 float64
+	var c0 writerCounts
 	var counted bool
 	if bw, ok := tgt.(*kafkaTarget); ok {
-		bw.w.Stats() // reset kafka-go's counters
+		bw.w.counts() // reset the writer's counters
 	} else if p.br != nil {
-		w0, m0, counted = writerCounters(ctx, p.br.base)
+		c0, counted = writerCounters(ctx, p.br.base)
 	}
+	var profiled func() error
+	var rt0, rt1 runtimeCounters
+	bridgePhase := mode == "bridge" && p.br != nil
 	hooks := loadHooks{
 		sample: p.sampler(who),
 		window: func(begin bool) {
+			if begin && bridgePhase {
+				rt0 = p.runtimeCounters(ctx)
+				if p.c.profiles.on() {
+					profiled = p.c.profiles.start(ctx, p.br.base, l, l.duration)
+				}
+			}
 			for _, x := range []*usage{u, self, broker} {
 				switch {
 				case x == nil:
@@ -77,15 +87,28 @@ func (p *phaser) run(ctx context.Context, mode string, l loadSpec, tgt target) (
 					x.end()
 				}
 			}
+			if !begin && bridgePhase {
+				rt1 = p.runtimeCounters(ctx)
+			}
 		},
 	}
 	ps := runLoad(ctx, tgt, l, p.vs, ids, out, hooks, p.stderr)
 	r := p.finish(mode, l, ps, u, self, broker, whoName)
+	if rt0.ok && rt1.ok && ps.cpuReqs > 0 {
+		r.AllocsPerReq = (rt1.mallocs - rt0.mallocs) / float64(ps.cpuReqs)
+		r.GCCycles = rt1.gcs - rt0.gcs
+	}
+	if profiled != nil {
+		if err := profiled(); err != nil {
+			return r, err
+		}
+	}
 	if bw, ok := tgt.(*kafkaTarget); ok {
-		r.AvgBatch = avgBatch(bw.w.Stats())
+		c1 := bw.w.counts()
+		r.AvgBatch, r.AvgRequest = writerCounts{}.perBatch(c1), writerCounts{}.perRequest(c1)
 	} else if counted {
-		if w1, m1, ok := writerCounters(ctx, p.br.base); ok && w1 > w0 {
-			r.AvgBatch = (m1 - m0) / (w1 - w0)
+		if c1, ok := writerCounters(ctx, p.br.base); ok {
+			r.AvgBatch, r.AvgRequest = c0.perBatch(c1), c0.perRequest(c1)
 		}
 	}
 	r.Verify, err = p.verify(ctx, from, ids, out)
@@ -169,13 +192,6 @@ func (p *phaser) finish(mode string, l loadSpec, ps phaseStats, u, self, broker 
 
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func avgBatch(s kafka.WriterStats) float64 {
-	if s.Writes == 0 {
-		return 0
-	}
-	return float64(s.Messages) / float64(s.Writes)
-}
-
 // verify reads back what the phase wrote, once the writers had a moment to
 // finish records that were answered with an error.
 func (p *phaser) verify(ctx context.Context, from offsets, ids eventIDs, out *outcomes) (verifyResult, error) {
@@ -221,4 +237,24 @@ func (p *phaser) sampler(who proc) func(time.Duration) sample {
 		}
 		return s
 	}
+}
+
+// runtimeCounters are the bridge's Go runtime counters as its /metrics
+// shows them.
+type runtimeCounters struct {
+	mallocs, gcs float64
+	ok           bool
+}
+
+func (p *phaser) runtimeCounters(ctx context.Context) runtimeCounters {
+	const mallocs, gcs = "go_memstats_mallocs_total", "go_gc_duration_seconds_count"
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := scrape(ctx, p.br.base, mallocs, gcs)
+	if err != nil {
+		return runtimeCounters{}
+	}
+	a, ok1 := m[mallocs]
+	g, ok2 := m[gcs]
+	return runtimeCounters{mallocs: a, gcs: g, ok: ok1 && ok2}
 }

@@ -39,6 +39,14 @@ type result struct {
 	AvgBatch    float64      `json:"avg_batch_records,omitempty"`
 	Samples     []sample     `json:"samples,omitempty"`
 	Verify      verifyResult `json:"verify"`
+	// AllocsPerReq and GCCycles are the bridge's heap allocations per
+	// request and its garbage collections over the window (its /metrics).
+	AllocsPerReq float64 `json:"bridge_allocs_per_request,omitempty"`
+	GCCycles     float64 `json:"bridge_gc_cycles,omitempty"`
+	// AvgRequest is the records of an average produce request (a request
+	// carries a batch for each partition of one broker with records
+	// waiting).
+	AvgRequest float64 `json:"avg_request_records,omitempty"`
 }
 
 // level compares the bridge with the baseline at one load level.
@@ -126,7 +134,13 @@ func printTable(w io.Writer, rep report) {
 			notes = append(notes, fmt.Sprintf("broker %.1f cpu s", r.BrokerCPU))
 		}
 		if r.AvgBatch > 0 {
-			notes = append(notes, fmt.Sprintf("%.1f records per produce batch", r.AvgBatch))
+			notes = append(notes, fmt.Sprintf("%.1f records per partition batch", r.AvgBatch))
+		}
+		if r.AvgRequest > 0 {
+			notes = append(notes, fmt.Sprintf("%.1f per produce request", r.AvgRequest))
+		}
+		if r.AllocsPerReq > 0 {
+			notes = append(notes, fmt.Sprintf("bridge %.0f allocs/req, %.0f GCs", r.AllocsPerReq, r.GCCycles))
 		}
 		if r.Behind > 1 {
 			notes = append(notes, fmt.Sprintf("schedule fell up to %.0f ms behind", r.Behind))

@@ -64,7 +64,7 @@ type Config struct {
 	DedupTTL              time.Duration     `envconfig:"DEDUP_TTL" default:"1h" desc:"how long an acknowledged event id is remembered so a redelivery gets 2xx without a second record (0 turns it off)"`
 	DedupMaxEntries       int               `envconfig:"DEDUP_MAX_ENTRIES" default:"100000" desc:"most event ids remembered for dedup (oldest dropped first)"`
 	IndexCatchUp          time.Duration     `envconfig:"INDEX_CATCHUP_TIMEOUT" default:"2m" desc:"at start, readiness waits at most this long for the company index to be read (0: no bound); after it, REMOVED events of entities not read yet are keyed by their own uuid"`
-	BatchSize             int               `envconfig:"KAFKA_BATCH_SIZE" default:"100" desc:"most records in one produce request to a partition (a partition sends at once when idle, and batches what arrives while a request is in flight)"`
+	BatchSize             int               `envconfig:"KAFKA_BATCH_SIZE" default:"100" desc:"most records in one partition's batch of a produce request (a partition sends at once when idle, and batches what arrives while its write is in flight; one request to a broker carries the batches of all its partitions that wait)"`
 	KafkaWriteTimeout     time.Duration     `envconfig:"KAFKA_WRITE_TIMEOUT" default:"10s" desc:"bounds one produce attempt to a partition leader, the wait for acks=all included (a request as a whole is bounded by PUBLISH_TIMEOUT)"`
 	KafkaMetadataTimeout  time.Duration     `envconfig:"KAFKA_METADATA_TIMEOUT" default:"2s" desc:"bounds one metadata request to one broker (all brokers are asked at once; the first answer wins)"`
 	KafkaStallCheck       time.Duration     `envconfig:"KAFKA_STALL_CHECK" default:"500ms" desc:"while a produce waits, how often the writer checks whether the partition's leader moved (it then resends to the new leader)"`
@@ -80,6 +80,8 @@ type Config struct {
 	ShutdownGrace         time.Duration     `envconfig:"SHUTDOWN_GRACE" default:"5s" desc:"after SIGTERM, how long to keep accepting requests while readiness reports 503"`
 	ShutdownTimeout       time.Duration     `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"after SIGTERM, the most time until exit, grace included"`
 	LogLevel              string            `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogRequests           string            `envconfig:"LOG_REQUESTS" default:"errors" desc:"which requests get a log line: errors (answered 4xx or 5xx), all, or sample:N (the errors and one in N of the others). Every 4xx and 5xx is logged in every mode (401 and 429 sampled against floods); a 2xx is already recorded in Kafka, with its event-id header, and counted in the metrics"`
+	PProf                 bool              `envconfig:"PPROF" default:"false" desc:"serve Go's profiler (net/http/pprof) under /debug/pprof/ on the admin port, for profiling under load; admin port only, never the webhook port: a profile shows code paths and memory contents, and profiling costs CPU while it runs"`
 	DevKafkaAddr          string            `envconfig:"DEV_KAFKA_ADDR" default:"127.0.0.1:9092" desc:"dev only: address of the embedded in-memory broker"`
 }
 
@@ -118,6 +120,9 @@ func loadConfig() (Config, error) {
 	}
 	if _, err := c.trustedProxies(); err != nil {
 		return c, err
+	}
+	if _, err := bridge.ParseRequestLog(c.LogRequests); err != nil {
+		return c, fmt.Errorf("configuration: BRIDGE_LOG_REQUESTS: %w", err)
 	}
 	return c, nil
 }
@@ -282,8 +287,10 @@ func (c Config) auth() (*bridge.Auth, error) {
 // serverOptions are the bridge's options; loadConfig has checked them.
 func (c Config) serverOptions() bridge.Options {
 	proxies, _ := c.trustedProxies()
+	logRequests, _ := bridge.ParseRequestLog(c.LogRequests)
 	return bridge.Options{
-		Naming: c.naming(), MaxBodyBytes: c.MaxBodyBytes, PublishTimeout: c.PublishTimeout, RetryAfter: c.RetryAfter,
+		LogRequests: logRequests,
+		Naming:      c.naming(), MaxBodyBytes: c.MaxBodyBytes, PublishTimeout: c.PublishTimeout, RetryAfter: c.RetryAfter,
 		AuthFailuresPerSecond: c.AuthFailuresPerSecond, AuthFailureBurst: c.AuthFailureBurst,
 		MaxInFlightBytes: c.MaxInFlightBytes, MaxRecordBytes: c.maxRecordBytes(),
 		MaxInFlight: c.MaxInFlight, DedupTTL: c.DedupTTL, DedupMaxEntries: c.DedupMaxEntries,

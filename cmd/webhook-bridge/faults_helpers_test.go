@@ -218,6 +218,7 @@ func startFaultBridge(t *testing.T, bin string, kc kafka.Config, n topics.Naming
 		"BRIDGE_PUBLISH_TIMEOUT":       faultPublishTimeout.String(),
 		"BRIDGE_SHUTDOWN_GRACE":        "1s",
 		"BRIDGE_SHUTDOWN_TIMEOUT":      "10s",
+		"BRIDGE_LOG_REQUESTS":          "all", // serverLatencies reads the 2xx lines too
 	}
 	maps.Copy(vars, env)
 	var environ []string

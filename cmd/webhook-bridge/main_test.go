@@ -189,6 +189,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"tls cert without key", map[string]string{"BRIDGE_TLS_CERT_FILE": "/x.pem"}, []string{"serve"}, "BRIDGE_TLS_CERT_FILE and BRIDGE_TLS_KEY_FILE"},
 		{"placeholder token", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_TOKENS": "REPLACE_ME"}, []string{"serve"}, "placeholder REPLACE_ME"},
 		{"trusted proxy not an address", map[string]string{"BRIDGE_TRUSTED_PROXIES": "10.0.0.0/8,ingress"}, []string{"serve"}, `BRIDGE_TRUSTED_PROXIES: "ingress" is not an IP address or CIDR`},
+		{"bad request log mode", map[string]string{"BRIDGE_LOG_REQUESTS": "sample:0"}, []string{"serve"}, `BRIDGE_LOG_REQUESTS: "sample:0" is not all, errors or sample:N`},
 		{"unknown command", nil, []string{"launch"}, `unknown command "launch"`},
 		{"no command", nil, nil, "no command"},
 	}
@@ -323,6 +324,7 @@ func TestServePublishesAndTailReadsBack(t *testing.T) {
 	t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
 	t.Setenv("BRIDGE_INTERNAL_TOPIC_PREFIX", n.Internal)
 	t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
+	t.Setenv("BRIDGE_LOG_REQUESTS", "all") // the 202's line too
 	var logs syncBuffer
 	t.Setenv("BRIDGE_AUTH_TOKENS", testToken)
 	srv := runInBackground(t, []string{"serve"}, io.Discard, &logs)

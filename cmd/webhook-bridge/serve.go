@@ -133,8 +133,13 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, dev bool, banner
 		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*tlsCert}}
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
+	adminHandler := srv.Admin()
+	if cfg.PProf {
+		adminHandler = withPprof(adminHandler)
+		log.Warn().Str("path", pprofPrefix).Msg("BRIDGE_PPROF=true: the admin port serves Go's profiler; keep it off the internet")
+	}
 	adminHS := &http.Server{
-		Handler:           srv.Admin(),
+		Handler:           adminHandler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -322,7 +327,7 @@ func (c Config) redacted() map[string]string {
 func writerStats(w *kafka.Writer) func() bridge.WriterStats {
 	return func() bridge.WriterStats {
 		s := w.Stats()
-		return bridge.WriterStats{Writes: s.Writes, Messages: s.Messages, Bytes: s.Bytes,
+		return bridge.WriterStats{Writes: s.Writes, Messages: s.Messages, Bytes: s.Bytes, Requests: s.Requests,
 			Errors: s.Errors, Retries: s.Retries, QueueLength: s.QueueLength}
 	}
 }

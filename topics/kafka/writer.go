@@ -2,8 +2,11 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
@@ -53,10 +57,12 @@ func (c WriterConfig) validate() error {
 // Writer publishes records to any topic, waiting for acks from all in-sync
 // replicas. It is safe for concurrent use.
 //
-// It keeps one lane per topic partition, with its own connection to the
-// partition's leader and at most one produce request in flight: a lane with
-// nothing in flight writes at once, with no batch timer, and the records
-// that arrive meanwhile go together in its next request. A record whose
+// It keeps one lane per topic partition with at most one write in flight:
+// a lane with nothing in flight writes at once, with no batch timer, and the
+// records that arrive meanwhile go together in its next write. The lanes
+// whose partitions one broker leads share that broker's connection (a
+// node): each request carries every lane's write that waits, so a busy
+// writer sends one request for many partitions (see node). A record whose
 // caller gave up before it was sent is never sent. When a produce fails
 // because the leader moved or its node is gone, or waits while the leader
 // moves, the writer asks every broker for metadata at once and sends the
@@ -64,7 +70,9 @@ func (c WriterConfig) validate() error {
 // no second attempt once another leader is known.
 type Writer struct {
 	cfg      WriterConfig
-	dialer   *kafkago.Dialer
+	tls      *tls.Config    // nil: plaintext
+	sasl     sasl.Mechanism // nil: none
+	clientID string
 	cluster  *cluster
 	balancer kafkago.Murmur2Balancer
 	log      zerolog.Logger
@@ -72,13 +80,18 @@ type Writer struct {
 	// send makes one produce attempt (produce; tests replace it to watch
 	// what the lanes send).
 	send func(l lane, q *laneQueue, live []*pendingRecord, deadline time.Time) error
+	// dial opens a node's connection (connect; tests replace it with a
+	// broker of their own).
+	dial func(ctx context.Context, addr string) (net.Conn, io.Reader, int16, error)
 
 	mu      sync.Mutex
 	lanes   map[lane]*laneQueue
+	nodes   map[int]*node // by broker id
 	closed  bool
 	writing sync.WaitGroup // one per lane with a write in flight
+	senders sync.WaitGroup // one per node sending
 
-	writes, messages, bytes, errors, retries atomic.Int64
+	writes, messages, bytes, errors, retries, requests atomic.Int64
 }
 
 // lane is a topic partition.
@@ -90,10 +103,12 @@ type lane struct {
 type laneQueue struct {
 	waiting []*pendingRecord
 	writing bool
-	// conn is the lane's connection to its leader (node connBroker); only
-	// the lane's writing goroutine touches them.
-	conn       *kafkago.Conn
-	connBroker int
+	// connBroker is the node of the lane's latest attempt, job the attempt,
+	// batch and live its records; only the lane's writing goroutine
+	// touches them.
+	connBroker  int
+	job         produceJob
+	batch, live []*pendingRecord
 	// last is the error of the lane's latest attempt, nil after a success.
 	last atomic.Pointer[error]
 }
@@ -115,10 +130,18 @@ func (w *Writer) laneErr(l lane) error {
 // pendingRecord is one record of a Publish call on its way to Kafka.
 type pendingRecord struct {
 	ctx  context.Context // the caller's: once done, the record is not sent
-	msg  kafkago.Message
+	rec  topics.Record
+	lane lane
 	size int64
-	sent bool                  // taken into a produce request; guarded by Writer.mu
-	done chan error            // the outcome, sent once
+	sent bool // taken into a lane's write; guarded by Writer.mu
+	// skipped: its caller had given up when its node built the request, so
+	// it was left out; written: Kafka acknowledged it. Set by the lane's
+	// attempts, read once they returned.
+	skipped, written bool
+	// done receives the record once err holds its outcome; the records of
+	// one Publish share it.
+	done chan *pendingRecord
+	err  error
 	last atomic.Pointer[error] // the latest failed attempt's error, for a caller who gives up
 }
 
@@ -135,18 +158,21 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	d, err := cfg.Kafka.dialer()
+	mech, tc, err := cfg.Kafka.security()
 	if err != nil {
 		return nil, err
 	}
 	w := &Writer{
-		cfg:     cfg,
-		dialer:  d,
-		cluster: newCluster(cfg.Kafka, cfg.MetadataTimeout),
-		log:     log.With().Str("component", "kafka-writer").Logger(),
-		lanes:   make(map[lane]*laneQueue),
+		cfg:      cfg,
+		tls:      tc,
+		sasl:     mech,
+		clientID: "webhook-bridge",
+		cluster:  newCluster(cfg.Kafka, cfg.MetadataTimeout),
+		log:      log.With().Str("component", "kafka-writer").Logger(),
+		lanes:    make(map[lane]*laneQueue),
+		nodes:    make(map[int]*node),
 	}
-	w.send = w.produce
+	w.send, w.dial = w.produce, w.connect
 	return w, nil
 }
 
@@ -154,46 +180,62 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 // one of them with acks=all. When ctx ends first it returns an error, and a
 // record may still land later: Kafka can hold a record the caller was told
 // failed, never the reverse. Records of one partition are written in the
-// order Publish received them.
+// order Publish received them. Publish keeps the records' bytes, not recs.
 func (w *Writer) Publish(ctx context.Context, recs ...topics.Record) error {
-	ps := make([]*pendingRecord, len(recs))
-	lanes := make([]lane, len(recs))
+	// One allocation for the records, one for their answers.
+	ps := make([]pendingRecord, len(recs))
+	done := make(chan *pendingRecord, len(recs))
 	for i, r := range recs {
-		p, l, err := w.prepare(ctx, r)
-		if err != nil {
+		if err := w.prepare(ctx, &ps[i], r, done); err != nil {
 			return publishError(recs, err)
 		}
-		ps[i], lanes[i] = p, l
 	}
-	if err := w.enqueue(ps, lanes); err != nil {
+	if err := w.enqueue(ps); err != nil {
 		return publishError(recs, err)
 	}
 	var errs []error
-	for i, p := range ps {
+	for range ps {
 		select {
-		case err := <-p.done:
-			if err != nil {
-				errs = append(errs, err)
+		case p := <-done:
+			if p.err != nil {
+				errs = append(errs, p.err)
 			}
 		case <-ctx.Done():
-			w.abandon(ps[i:], lanes[i:])
-			err := ctx.Err()
-			last := ps[i].lastErr()
-			if last == nil {
-				// It waited behind a batch that kept failing.
-				last = w.laneErr(lanes[i])
-			}
-			if last != nil {
-				// Say what kept failing, not only that time ran out.
-				err = fmt.Errorf("%w; the last attempt: %w", err, last)
-			}
-			return publishError(recs, err)
+			w.abandon(ps)
+			return publishError(recs, w.gaveUp(ctx, ps, done))
 		}
 	}
 	if len(errs) > 0 {
 		return publishError(recs, errors.Join(errs...))
 	}
 	return nil
+}
+
+// gaveUp is the error of a Publish whose ctx ended: ctx's, and what kept
+// failing for the first of ps (in order) not answered yet.
+func (w *Writer) gaveUp(ctx context.Context, ps []pendingRecord, done chan *pendingRecord) error {
+	answered := make(map[*pendingRecord]bool, len(ps))
+	for len(done) > 0 {
+		answered[<-done] = true
+	}
+	err := ctx.Err()
+	for i := range ps {
+		p := &ps[i]
+		if answered[p] {
+			continue
+		}
+		last := p.lastErr()
+		if last == nil {
+			// It waited behind a batch that kept failing.
+			last = w.laneErr(p.lane)
+		}
+		if last != nil {
+			// Say what kept failing, not only that time ran out.
+			err = fmt.Errorf("%w; the last attempt: %w", err, last)
+		}
+		break
+	}
+	return err
 }
 
 // publishError wraps err as a *PublishError, which names its cause.
@@ -204,59 +246,71 @@ func publishError(recs []topics.Record, err error) error {
 	return &PublishError{Err: fmt.Errorf("publish %d records: %w", len(recs), err)}
 }
 
-// prepare finds the lane of r: the partition Java's default partitioner
-// picks for its key (murmur2), or the next partition for a record without
-// a key.
-func (w *Writer) prepare(ctx context.Context, r topics.Record) (*pendingRecord, lane, error) {
-	hs := make([]kafkago.Header, len(r.Headers))
+// murmurPartitions are the partitions murmur2 chooses from, shared.
+var murmurPartitions = func() []int {
+	ids := make([]int, 1024)
+	for i := range ids {
+		ids[i] = i
+	}
+	return ids
+}()
+
+// prepare fills p for r and finds its lane: the partition Java's default
+// partitioner picks for its key (murmur2), or the next partition for a
+// record without a key.
+func (w *Writer) prepare(ctx context.Context, p *pendingRecord, r topics.Record, done chan *pendingRecord) error {
 	size := int64(32 + len(r.Key) + len(r.Value)) // at least the record's size in a batch
-	for j, h := range r.Headers {
-		hs[j] = kafkago.Header{Key: h.Key, Value: h.Value}
+	for _, h := range r.Headers {
 		size += int64(20 + len(h.Key) + len(h.Value))
 	}
 	if size > w.cfg.MaxRecordBytes {
 		// Refused here: in a lane it would fail the records written with it.
-		return nil, lane{}, fmt.Errorf("%w: about %d bytes, over the %d-byte limit", errRecordTooLarge, size, w.cfg.MaxRecordBytes)
+		return fmt.Errorf("%w: about %d bytes, over the %d-byte limit", errRecordTooLarge, size, w.cfg.MaxRecordBytes)
 	}
-	p := &pendingRecord{ctx: ctx, msg: kafkago.Message{Key: r.Key, Value: r.Value, Headers: hs}, size: size, done: make(chan error, 1)}
+	p.ctx, p.rec, p.size, p.done = ctx, r, size, done
 	leaders, err := w.cluster.partitions(ctx, r.Topic, w.cfg.Topics...)
 	if err != nil {
 		// No broker told where the partitions are: a failed attempt like
 		// a failed produce, or an outage from start would never count.
 		w.errors.Add(1)
-		return nil, lane{}, err
+		return err
 	}
-	parts := make([]int, len(leaders))
-	for i := range parts {
-		parts[i] = i
+	n := len(leaders)
+	p.lane = lane{topic: r.Topic}
+	switch {
+	case r.Key == nil:
+		p.lane.partition = int(w.unkeyed.Add(1) % uint64(n))
+	case n <= len(murmurPartitions):
+		p.lane.partition = w.balancer.Balance(kafkago.Message{Key: r.Key}, murmurPartitions[:n]...)
+	default:
+		ids := make([]int, n)
+		for i := range ids {
+			ids[i] = i
+		}
+		p.lane.partition = w.balancer.Balance(kafkago.Message{Key: r.Key}, ids...)
 	}
-	l := lane{topic: r.Topic}
-	if r.Key != nil {
-		l.partition = w.balancer.Balance(p.msg, parts...)
-	} else {
-		l.partition = int(w.unkeyed.Add(1) % uint64(len(parts)))
-	}
-	return p, l, nil
+	return nil
 }
 
 // enqueue puts ps in their lanes, starting a lane's writer when it is idle.
-func (w *Writer) enqueue(ps []*pendingRecord, lanes []lane) error {
+func (w *Writer) enqueue(ps []pendingRecord) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return errWriterClosed
 	}
-	for i, p := range ps {
-		q := w.lanes[lanes[i]]
+	for i := range ps {
+		p := &ps[i]
+		q := w.lanes[p.lane]
 		if q == nil {
 			q = &laneQueue{connBroker: -1}
-			w.lanes[lanes[i]] = q
+			w.lanes[p.lane] = q
 		}
 		q.waiting = append(q.waiting, p)
 		if !q.writing {
 			q.writing = true
 			w.writing.Add(1)
-			go w.writeLane(lanes[i], q)
+			go w.writeLane(p.lane, q)
 		}
 	}
 	return nil
@@ -264,19 +318,18 @@ func (w *Writer) enqueue(ps []*pendingRecord, lanes []lane) error {
 
 // abandon drops the records of ps that were not sent yet: their caller no
 // longer waits for them.
-func (w *Writer) abandon(ps []*pendingRecord, lanes []lane) {
-	gone := make(map[*pendingRecord]bool, len(ps))
-	for _, p := range ps {
-		gone[p] = true
-	}
+func (w *Writer) abandon(ps []pendingRecord) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	swept := make(map[lane]bool)
-	for i, p := range ps {
-		if !p.sent && !swept[lanes[i]] {
-			swept[lanes[i]] = true
-			q := w.lanes[lanes[i]]
-			q.waiting = slices.DeleteFunc(q.waiting, func(x *pendingRecord) bool { return gone[x] })
+	for i := range ps {
+		p := &ps[i]
+		if p.sent {
+			continue
+		}
+		if q := w.lanes[p.lane]; q != nil {
+			q.waiting = slices.DeleteFunc(q.waiting, func(x *pendingRecord) bool {
+				return x.done == p.done // of the same Publish
+			})
 		}
 	}
 }
@@ -297,7 +350,7 @@ func (w *Writer) writeLane(l lane, q *laneQueue) {
 			w.mu.Unlock()
 			return
 		}
-		batch := slices.Clone(q.waiting[:n])
+		batch := append(q.batch[:0], q.waiting[:n]...)
 		q.waiting = slices.Delete(q.waiting, 0, n)
 		for _, p := range batch {
 			p.sent = true
@@ -305,8 +358,16 @@ func (w *Writer) writeLane(l lane, q *laneQueue) {
 		w.mu.Unlock()
 		err := w.write(l, q, batch)
 		for _, p := range batch {
-			p.done <- err
+			p.err = err
+			if err == nil && !p.written {
+				// Left out because its caller had gone: it must not read
+				// as acknowledged.
+				p.err = errCallersGone
+			}
+			p.done <- p
 		}
+		clear(batch)
+		q.batch = batch[:0]
 	}
 }
 
@@ -321,9 +382,13 @@ const (
 func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 	backoff := retryBackoffMin
 	var last error
+	defer func() {
+		clear(q.live)
+		q.live = q.live[:0]
+	}()
 	for attempt := 0; ; attempt++ {
 		// Nothing is sent for a caller who gave up, retries included.
-		live := batch[:0:0]
+		live := q.live[:0]
 		deadline := time.Time{}
 		for _, p := range batch {
 			if p.ctx.Err() == nil {
@@ -335,6 +400,7 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 				}
 			}
 		}
+		q.live = live
 		if len(live) == 0 {
 			if last == nil {
 				last = context.Canceled
@@ -346,14 +412,21 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 			w.retries.Add(1)
 		}
 		err := w.send(l, q, live, deadline)
+		if errors.Is(err, errCallersGone) {
+			continue // nothing was sent: the next round finds no live record
+		}
 		if err == nil {
-			var size int64
+			var size, n int64
 			for _, p := range live {
-				size += int64(len(p.msg.Key) + len(p.msg.Value))
+				if !p.skipped {
+					p.written = true
+					size += int64(len(p.rec.Key) + len(p.rec.Value))
+					n++
+				}
 			}
 			q.last.Store(nil)
 			w.writes.Add(1)
-			w.messages.Add(int64(len(live)))
+			w.messages.Add(n)
 			w.bytes.Add(size)
 			return nil
 		}
@@ -367,7 +440,6 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 			q.last.Store(&err)
 		}
 		last = err
-		w.closeConn(q)
 		if !retriable(err) {
 			return err
 		}
@@ -387,79 +459,6 @@ func (w *Writer) write(l lane, q *laneQueue, batch []*pendingRecord) error {
 		}
 		sleepUntil(min(backoff, time.Until(deadline)))
 		backoff = min(2*backoff, retryBackoffMax)
-	}
-}
-
-// produce makes one attempt: it sends live to the partition's current leader
-// and waits for acks=all until deadline. While it waits, every StallCheck it
-// asks whether the leader moved and, if so, abandons the attempt.
-func (w *Writer) produce(l lane, q *laneQueue, live []*pendingRecord, deadline time.Time) error {
-	leader, ok := w.cluster.leader(l.topic, l.partition)
-	if !ok {
-		return kafkago.LeaderNotAvailable
-	}
-	if q.conn == nil || q.connBroker != leader.ID {
-		w.closeConn(q)
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		c, err := w.dialer.DialPartition(ctx, "tcp", "", kafkago.Partition{Topic: l.topic, ID: l.partition, Leader: leader})
-		cancel()
-		if err != nil {
-			q.connBroker = leader.ID // the refresh compares against the node that failed
-			return fmt.Errorf("connect to node %d (%s:%d): %w", leader.ID, leader.Host, leader.Port, err)
-		}
-		q.conn, q.connBroker = c, leader.ID
-	}
-	msgs := make([]kafkago.Message, len(live))
-	for i, p := range live {
-		msgs[i] = p.msg
-	}
-	conn := q.conn
-	_ = conn.SetDeadline(deadline)
-	var moved atomic.Bool
-	stop := make(chan struct{})
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		w.watchLeader(l, leader.ID, conn, &moved, stop)
-	}()
-	_, err := conn.WriteMessages(msgs...)
-	close(stop)
-	<-watched
-	if err != nil && moved.Load() {
-		return fmt.Errorf("node %d stopped answering and partition %s/%d has a new leader: %w", leader.ID, l.topic, l.partition, kafkago.NotLeaderForPartition)
-	}
-	if err != nil {
-		return fmt.Errorf("node %d: %w", leader.ID, err)
-	}
-	return nil
-}
-
-// watchLeader closes conn once the partition's leader is no longer node,
-// checking every StallCheck until stop is closed.
-func (w *Writer) watchLeader(l lane, node int, conn *kafkago.Conn, moved *atomic.Bool, stop <-chan struct{}) {
-	t := time.NewTicker(w.cfg.StallCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.MetadataTimeout)
-		err := w.cluster.refresh(ctx)
-		cancel()
-		if b, ok := w.cluster.leader(l.topic, l.partition); err == nil && ok && b.ID != node {
-			moved.Store(true)
-			_ = conn.Close()
-			return
-		}
-	}
-}
-
-func (w *Writer) closeConn(q *laneQueue) {
-	if q.conn != nil {
-		_ = q.conn.Close()
-		q.conn = nil
 	}
 }
 
@@ -489,11 +488,12 @@ func sleepUntil(d time.Duration) {
 
 // WriterStats are the writer's counters since the previous Stats call.
 type WriterStats struct {
-	// Writes are acknowledged produce requests, Messages and Bytes what they
-	// carried; Errors are failed attempts (refused connections, timeouts and
-	// broker errors alike, and records no broker could be asked about) and
-	// Retries the attempts after a failure.
-	Writes, Messages, Bytes, Errors, Retries int64
+	// Writes are acknowledged record batches (one per partition of a
+	// produce request), Messages and Bytes what they carried; Requests are
+	// the produce requests Kafka answered; Errors are failed attempts
+	// (refused connections, timeouts and broker errors alike, and records no
+	// broker could be asked about) and Retries the attempts after a failure.
+	Writes, Messages, Bytes, Requests, Errors, Retries int64
 	// QueueLength counts the records waiting in the lanes, as of the call,
 	// for the write in flight before them.
 	QueueLength int64
@@ -509,22 +509,24 @@ func (w *Writer) Stats() WriterStats {
 	}
 	w.mu.Unlock()
 	return WriterStats{
-		Writes: w.writes.Swap(0), Messages: w.messages.Swap(0), Bytes: w.bytes.Swap(0),
+		Writes: w.writes.Swap(0), Messages: w.messages.Swap(0), Bytes: w.bytes.Swap(0), Requests: w.requests.Swap(0),
 		Errors: w.errors.Swap(0), Retries: w.retries.Swap(0), QueueLength: waiting,
 	}
 }
 
-// Close refuses new records, waits for the lanes' writes, then closes their
-// connections.
+// Close refuses new records, waits for the lanes' writes, then closes the
+// nodes' connections.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	w.closed = true
 	w.mu.Unlock()
 	w.writing.Wait()
+	w.senders.Wait()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, q := range w.lanes {
-		w.closeConn(q)
+	for _, n := range w.nodes {
+		n.stall.Stop()
+		n.closeConn()
 	}
 	return nil
 }

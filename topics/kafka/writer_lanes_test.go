@@ -29,7 +29,7 @@ type laneSpy struct {
 func (s *laneSpy) send(l lane, _ *laneQueue, live []*pendingRecord, _ time.Time) error {
 	values := make([]string, len(live))
 	for i, p := range live {
-		values[i] = string(p.msg.Value)
+		values[i] = string(p.rec.Value)
 	}
 	s.mu.Lock()
 	s.inFlight[l]++
