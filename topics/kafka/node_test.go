@@ -447,3 +447,48 @@ func TestNodeSendsAWaitingWriteToANewLeader(t *testing.T) {
 		t.Errorf("records by broker (-want +got):\n%s", diff)
 	}
 }
+
+// A broker that accepts the connection and then hangs up, or answers
+// garbage, fails connect with an error; the dialed connection is closed.
+func TestConnectFailsCleanlyWhenTheBrokerHangsUp(t *testing.T) {
+	for name, answer := range map[string][]byte{
+		"hang up": nil,
+		"garbage": {0, 0, 0, 4, 1, 2, 3, 4},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			closed := make(chan struct{})
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer close(closed)
+				if answer != nil {
+					buf := make([]byte, 512)
+					_, _ = c.Read(buf)
+					_, _ = c.Write(answer)
+					// The client closes its end: Read returns.
+					_, _ = io.Copy(io.Discard, c)
+				}
+				c.Close()
+			}()
+			w, _ := pipeWriter(t, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn, rd, _, err := w.connect(ctx, ln.Addr().String())
+			if err == nil || conn != nil || rd != nil {
+				t.Fatalf("connect = %v, %v, %v; want an error and no connection", conn, rd, err)
+			}
+			select {
+			case <-closed:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the dialed connection was not closed")
+			}
+		})
+	}
+}

@@ -630,10 +630,13 @@ func (w *Writer) connect(ctx context.Context, addr string) (conn net.Conn, rd io
 	if err != nil {
 		return nil, nil, 0, err
 	}
+	// Every failed return below sets conn to nil, so close the dialed
+	// connection through its own variable.
+	raw := conn
 	ok := false
 	defer func() {
 		if !ok {
-			conn.Close()
+			raw.Close()
 		}
 	}()
 	if deadline, has := ctx.Deadline(); has {
