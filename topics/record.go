@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -67,28 +66,61 @@ func eventRecord(n Naming, r *Resource, a Action, env *Envelope, k Key, tc Trace
 		size += 2
 	}
 	hs := make([]Header, 0, size)
+	// Every header value and the key are slices of one buffer: two
+	// allocations for the lot instead of one per value. Kafka owns the
+	// buffer once the record is published, and nothing writes to it after.
+	n0 := len(r.Name) + len(a) + len(env.ID) + len(k.CompanyID) + len(k.Source) +
+		len(CloudEventsContentType) + len(k.Value) + maxInt64Digits
+	for i, id := range k.CompanyIDs {
+		n0 += len(id)
+		if i > 0 {
+			n0++
+		}
+	}
+	buf := make([]byte, 0, n0)
+	value0 := func(f func([]byte) []byte) []byte {
+		at := len(buf)
+		buf = f(buf)
+		return buf[at:len(buf):len(buf)]
+	}
+	str := func(v string) []byte {
+		return value0(func(b []byte) []byte { return append(b, v...) })
+	}
 	hs = append(hs,
-		Header{HeaderResource, []byte(r.Name)},
-		Header{HeaderAction, []byte(a)},
-		Header{HeaderEventID, []byte(env.ID)},
+		Header{HeaderResource, str(r.Name)},
+		Header{HeaderAction, str(string(a))},
+		Header{HeaderEventID, str(env.ID)},
 	)
 	if k.CompanyID != "" {
-		hs = append(hs, Header{HeaderCompanyID, []byte(k.CompanyID)})
+		hs = append(hs, Header{HeaderCompanyID, str(k.CompanyID)})
 	}
 	if len(k.CompanyIDs) > 0 {
-		hs = append(hs, Header{HeaderCompanyIDs, []byte(strings.Join(k.CompanyIDs, ","))})
+		hs = append(hs, Header{HeaderCompanyIDs, value0(func(b []byte) []byte {
+			for i, id := range k.CompanyIDs {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, id...)
+			}
+			return b
+		})})
 	}
 	hs = append(hs,
-		Header{HeaderCompanyIDSource, []byte(k.Source)},
-		Header{HeaderContentType, []byte(CloudEventsContentType)},
+		Header{HeaderCompanyIDSource, str(k.Source)},
+		Header{HeaderContentType, str(CloudEventsContentType)},
 	)
 	if !env.Timestamp.IsZero() {
 		// Consumers order by event time without decoding the value.
-		hs = append(hs, Header{HeaderEventTime, strconv.AppendInt(nil, env.Timestamp.UnixMilli(), 10)})
+		hs = append(hs, Header{HeaderEventTime, value0(func(b []byte) []byte {
+			return strconv.AppendInt(b, env.Timestamp.UnixMilli(), 10)
+		})})
 	}
 	hs = tc.AppendHeaders(hs)
-	return Record{Topic: n.Topic(r.Name), Key: []byte(k.Value), Value: value, Headers: hs}
+	return Record{Topic: n.Topic(r.Name), Key: str(k.Value), Value: value, Headers: hs}
 }
+
+// maxInt64Digits is the longest decimal int64, sign included.
+const maxInt64Digits = 20
 
 // QuarantineRecord builds the record that keeps an unroutable body: the raw
 // bytes unchanged, why in the headers (the detail cut to
