@@ -58,7 +58,8 @@
 // stall is not hidden by the requests it delayed (no coordinated omission).
 // Both lists may be given: the closed levels run first. -warmup is sent and
 // verified but not measured. After the load levels, -single requests are
-// sent one at a time, -single-gap apart, to an otherwise idle bridge.
+// sent one at a time, -single-gap apart, to an otherwise idle bridge (and,
+// with a baseline, written one at a time by the baseline's producer first).
 //
 // Every phase is verified: each topic is read back from the offsets before
 // the phase to those after it, and every event answered 2xx must be there
@@ -213,7 +214,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.pid, "pid", 0, "with -url: process id of the bridge, to report its RSS and CPU")
 	fs.IntVar(&c.brokerPID, "broker-pid", 0, "process id of the Kafka broker, to report its CPU per phase (deploy/local/kafka.sh status prints it)")
 	fs.StringVar(&c.bridgeBin, "bridge-bin", "", "webhook-bridge binary to run (default: go build ./cmd/webhook-bridge of the repository around the working directory)")
-	fs.IntVar(&c.single, "single", 200, "requests sent one at a time to the idle bridge after the load levels (0: none)")
+	fs.IntVar(&c.single, "single", 200, "requests sent one at a time to the idle bridge after the load levels, and written one at a time by the baseline before them (0: none)")
 	fs.DurationVar(&c.singleGap, "single-gap", 10*time.Millisecond, "pause between the single requests")
 	fs.DurationVar(&c.every, "every", 0, "print RSS, goroutines and heap this often during load phases (soak), e.g. 30s")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the results as JSON instead of a table")
@@ -551,8 +552,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	if baseline != nil && c.single > 0 && c.mode != "single" {
+		r, err := ph.runSingle(ctx, "baseline", baseline)
+		if err != nil {
+			return err
+		}
+		rep.Results = append(rep.Results, r)
+	}
 	if web != nil && c.single > 0 {
-		r, err := ph.runSingle(ctx, web)
+		r, err := ph.runSingle(ctx, "single", web)
 		if err != nil {
 			return err
 		}

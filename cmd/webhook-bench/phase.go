@@ -115,22 +115,30 @@ func (p *phaser) run(ctx context.Context, mode string, l loadSpec, tgt target) (
 	return r, err
 }
 
-func (p *phaser) runSingle(ctx context.Context, tgt target) (result, error) {
+// runSingle runs the idle single-request phase against tgt: mode "single"
+// for the bridge, "baseline" for the producer alone (the same records
+// written to Kafka directly, one at a time: what Kafka's own round trip
+// costs an idle client).
+func (p *phaser) runSingle(ctx context.Context, mode string, tgt target) (result, error) {
 	p.n++
 	ids := newEventIDs(p.runID, p.n)
 	out := &outcomes{}
 	time.Sleep(p.c.cooldown)
-	p.progress("single: %d requests one at a time, %s apart", p.c.single, p.c.singleGap)
+	p.progress("%s single: %d requests one at a time, %s apart", mode, p.c.single, p.c.singleGap)
 	from, err := endOffsets(ctx, p.client, p.partitions)
 	if err != nil {
 		return result{}, err
 	}
-	who, whoName := p.measured("bridge")
+	measured := "bridge"
+	if mode == "baseline" {
+		measured = "baseline"
+	}
+	who, whoName := p.measured(measured)
 	u := p.startUsage(who)
 	self := startUsage(proc{os.Getpid()})
 	ps := runSingle(ctx, tgt, p.c.single, p.c.singleGap, p.vs, ids, out)
 	l := loadSpec{concurrency: 1, duration: ps.window}
-	r := p.finish("single", l, ps, u, self, nil, whoName)
+	r := p.finish(mode, l, ps, u, self, nil, whoName)
 	r.Load = fmt.Sprintf("1 at a time, %d", p.c.single)
 	r.PerSecond = 0
 	r.Verify, err = p.verify(ctx, from, ids, out)
