@@ -508,17 +508,18 @@ func checkAlertExprs(t *testing.T, prom *promServer, hInst, dInst string) {
 	// want lists the series each alert's expression returns, by their labels
 	// other than job and the metric name; nil: false.
 	want := map[string][]string{
-		"WebhookBridgeNoReadyInstance":    nil,
-		"WebhookBridgeInstanceNotReady":   nil,
-		"WebhookBridgeKafkaUnreachable":   {fmt.Sprintf(`{instance=%q}`, dInst)},
-		"WebhookBridgeHighErrorRatio":     {"{}"},
-		"WebhookBridgeSlowRequests":       nil, // 503s take BRIDGE_PUBLISH_TIMEOUT, 2 s
-		"WebhookBridgeOverloaded":         nil,
-		"WebhookBridgeQuarantineGrowing":  {`{reason="invalid_json"}`, `{reason="unknown_resource"}`},
-		"WebhookBridgeAuthFailureFlood":   nil, // the throttle holds failures to 1/s
-		"WebhookBridgeCompanyIndexBehind": nil,
-		"WebhookBridgeNoDeliveries":       nil, // no hour of history
-		"WebhookBridgePanics":             nil,
+		"WebhookBridgeNoReadyInstance":     nil,
+		"WebhookBridgeInstanceNotReady":    nil,
+		"WebhookBridgeKafkaUnreachable":    {fmt.Sprintf(`{instance=%q}`, dInst)},
+		"WebhookBridgeHighErrorRatio":      {"{}"},
+		"WebhookBridgeSlowRequests":        nil, // 503s take BRIDGE_PUBLISH_TIMEOUT, 2 s
+		"WebhookBridgeOverloaded":          nil,
+		"WebhookBridgeQuarantineGrowing":   {`{reason="invalid_json"}`, `{reason="unknown_resource"}`},
+		"WebhookBridgeAuthFailureFlood":    nil, // the throttle holds failures to 1/s
+		"WebhookBridgeCompanyIndexBehind":  nil,
+		"WebhookBridgeCompanyIndexFailing": {fmt.Sprintf(`{instance=%q}`, dInst)},
+		"WebhookBridgeNoDeliveries":        nil, // no hour of history
+		"WebhookBridgePanics":              nil,
 	}
 	seen := map[string]bool{}
 	for _, g := range loadRules(t).Groups {
