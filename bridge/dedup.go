@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
+
+	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
 // dedup remembers the event ids this instance got acknowledged, for a while,
@@ -40,46 +42,11 @@ type dedup struct {
 type dedupKey [16]byte
 
 func keyOf(id string) dedupKey {
-	var k dedupKey
-	if parseLowerUUID(&k, id) {
+	if k, ok := topics.ParseCanonicalUUID(id); ok {
 		return k
 	}
 	sum := sha256.Sum256([]byte(id))
-	copy(k[:], sum[:])
-	return k
-}
-
-// parseLowerUUID parses the 8-4-4-4-12 lower-case hex form of a UUID into k.
-func parseLowerUUID(k *dedupKey, s string) bool {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return false
-	}
-	j := 0
-	for i := 0; i < 36; {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i++
-			continue
-		}
-		hi, ok1 := lowerHex(s[i])
-		lo, ok2 := lowerHex(s[i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		k[j] = hi<<4 | lo
-		j++
-		i += 2
-	}
-	return true
-}
-
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
+	return dedupKey(sum[:16])
 }
 
 func newDedup(ttl time.Duration, maxEntries int) *dedup {

@@ -223,7 +223,7 @@ func locate[T string | []byte](name, resourceUUID T) place {
 	var at place
 	at.pos, at.canon = catalogPos[string(name)]
 	if at.canon {
-		at.id, at.canon = parseUUID(resourceUUID)
+		at.id, at.canon = topics.ParseCanonicalUUID(resourceUUID)
 	}
 	return at
 }
@@ -268,40 +268,6 @@ func (x *Index) release(num uint32) {
 	delete(x.numbers, x.companies[num])
 	x.companies[num] = ""
 	x.free = append(x.free, num)
-}
-
-// parseUUID reads a canonical lower-case UUID (8-4-4-4-12 hex digits). Any
-// other spelling is not canonical and is kept as a string, so that lookups
-// match exactly what was written.
-func parseUUID[T string | []byte](s T) (id [16]byte, ok bool) {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return id, false
-	}
-	j := 0
-	for i := 0; i < 36; {
-		if s[i] == '-' {
-			i++
-			continue
-		}
-		hi, ok1 := lowerHex(s[i])
-		lo, ok2 := lowerHex(s[i+1])
-		if !ok1 || !ok2 {
-			return id, false
-		}
-		id[j] = hi<<4 | lo
-		i, j = i+2, j+1
-	}
-	return id, true
-}
-
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
 }
 
 // Ready returns nil once the index has read every record that was in the
