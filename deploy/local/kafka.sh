@@ -487,8 +487,8 @@ load_existing_credentials() {
   local data
   data="$(formatted_data_dir)" || return 1
   [[ -f "$SASL_ENV" ]] || die "$data is formatted but $SASL_ENV is missing; wipe the state with KAFKA_FRESH=1"
-  SASL_USER="$(sed -n 's/^KAFKA_SASL_USER=//p' "$SASL_ENV" | head -n1)"
-  SASL_PASSWORD="$(sed -n 's/^KAFKA_SASL_PASSWORD=//p' "$SASL_ENV" | head -n1)"
+  SASL_USER="$(sed -n '/^KAFKA_SASL_USER=/{s///p;q;}' "$SASL_ENV")"
+  SASL_PASSWORD="$(sed -n '/^KAFKA_SASL_PASSWORD=/{s///p;q;}' "$SASL_ENV")"
   [[ -n "$SASL_USER" && -n "$SASL_PASSWORD" ]] || die "$SASL_ENV is incomplete; wipe the state with KAFKA_FRESH=1"
   if [[ -n "${KAFKA_SASL_USER:-}" && "$KAFKA_SASL_USER" != "$SASL_USER" ]] ||
      [[ -n "${KAFKA_SASL_PASSWORD:-}" && "$KAFKA_SASL_PASSWORD" != "$SASL_PASSWORD" ]]; then
@@ -634,7 +634,7 @@ format_nodes() {
   if [[ -f "$CLUSTER_ID_FILE" ]]; then
     cluster_id="$(head -n1 "$CLUSTER_ID_FILE")"
   elif data="$(formatted_data_dir)"; then
-    cluster_id="$(sed -n 's/^cluster.id=//p' "$data/meta.properties" | head -n1)"
+    cluster_id="$(sed -n '/^cluster.id=/{s///p;q;}' "$data/meta.properties")"
   fi
   [[ -n "$cluster_id" ]] || cluster_id="$(random_cluster_id)"
   printf '%s\n' "$cluster_id" >"$CLUSTER_ID_FILE"
@@ -1047,8 +1047,8 @@ env_line() {
 cmd_env() {
   [[ -r "$SASL_ENV" ]] || die "no $SASL_ENV yet: run '$0 start' first"
   local user pass
-  user="$(sed -n 's/^KAFKA_SASL_USER=//p' "$SASL_ENV" | head -n1)"
-  pass="$(sed -n 's/^KAFKA_SASL_PASSWORD=//p' "$SASL_ENV" | head -n1)"
+  user="$(sed -n '/^KAFKA_SASL_USER=/{s///p;q;}' "$SASL_ENV")"
+  pass="$(sed -n '/^KAFKA_SASL_PASSWORD=/{s///p;q;}' "$SASL_ENV")"
   env_line BRIDGE_TEST_KAFKA_BROKERS "$(env_list port)"
   env_line BRIDGE_TEST_KAFKA_SASL_BROKERS "$(env_list sasl)"
   printf 'export BRIDGE_TEST_KAFKA_SASL_USER=%q\n' "$user"
