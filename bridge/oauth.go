@@ -32,6 +32,20 @@ type tokenResponse struct {
 // maxTokenRequestBytes bounds a token request body.
 const maxTokenRequestBytes = 16 << 10
 
+// tokenEndpoint is an Authenticator that may also issue tokens: the webhook
+// port serves a non-nil tokenHandler as POST /oauth/token.
+type tokenEndpoint interface {
+	tokenHandler(s *Server) echo.HandlerFunc
+}
+
+// tokenHandler is POST /oauth/token when OAuth 2.0 is on, else nil.
+func (a *Auth) tokenHandler(s *Server) echo.HandlerFunc {
+	if a == nil || !a.oauth {
+		return nil
+	}
+	return a.handleToken(s)
+}
+
 // handleToken is the OAuth2 token endpoint the marketplace calls before
 // delivering with "Authorization: Bearer": grant types client_credentials
 // (client id and secret by HTTP Basic or in the form) and password (the

@@ -22,8 +22,10 @@ func (s *Server) routes() {
 		s.e.Use(s.traceRequests()...)
 	}
 	s.e.POST("/webhooks", s.authenticate(s.handleWebhook()))
-	if a, ok := s.opts.Auth.(*Auth); ok && a != nil && a.oauth {
-		s.e.POST("/oauth/token", a.handleToken(s))
+	if a, ok := s.opts.Auth.(tokenEndpoint); ok {
+		if h := a.tokenHandler(s); h != nil {
+			s.e.POST("/oauth/token", h)
+		}
 	}
 	s.admin.Use(s.requestLog)
 	s.admin.GET("/healthz", handleHealthz)
