@@ -56,6 +56,9 @@ type Index struct {
 	readErrors atomic.Int64                   // every error reading the topic, logged or not
 	partitions atomic.Pointer[[]partitionLag] // known once Run has the partitions
 	errLog     *kafkaLog                      // the reader's warnings, rate-limited
+	live       sync.Map                       // partition → its *kafkago.Reader now
+	fetches    atomic.Int64                   // fetches of readers counted so far
+	readers    atomic.Int64                   // readers started
 }
 
 // partitionLag is how far the reader of one partition is: the next offset
@@ -76,6 +79,11 @@ type IndexStats struct {
 	// failed partition lookups, connections and fetches (kafka-go's reader
 	// retries them itself), whether or not the rate-limited log showed them.
 	ReadErrors int64
+	// Fetches counts the fetch requests of the topic since Run started.
+	Fetches int64
+	// Readers counts the partition readers Run started: one per partition
+	// to catch up, then one per partition to follow.
+	Readers int64
 }
 
 // indexStatus is the catch-up state as Ready reports it.
@@ -157,6 +165,11 @@ func (x *Index) Len() int {
 // Stats returns the index's size, lag and read errors.
 func (x *Index) Stats() IndexStats {
 	st := IndexStats{Entries: x.Len(), ReadErrors: x.readErrors.Load()}
+	x.live.Range(func(_, r any) bool {
+		x.fetches.Add(r.(*kafkago.Reader).Stats().Fetches) // since the last call
+		return true
+	})
+	st.Fetches, st.Readers = x.fetches.Load(), x.readers.Load()
 	if ps := x.partitions.Load(); ps != nil {
 		for i := range *ps {
 			p := &(*ps)[i]
@@ -385,37 +398,20 @@ func (x *Index) Run(ctx context.Context) error {
 	if pending.Load() == 0 {
 		x.markCaughtUp(start)
 	}
-	readers := make([]*kafkago.Reader, len(spans))
-	for i, sp := range spans {
-		readers[i] = kafkago.NewReader(kafkago.ReaderConfig{
-			Brokers: x.cfg.Kafka.Brokers, Topic: x.cfg.Topic, Partition: sp.Partition, Dialer: dialer,
-			MinBytes: 1, MaxBytes: 16 << 20, QueueCapacity: 1000,
-			// kafka-go asks the broker to wait MaxWait less a margin for the
-			// round trip (1 s, or a quarter of MaxWait when under 1 s), and
-			// times the read out at MaxWait. At 500 ms the margin was 125 ms,
-			// which a busy broker or machine can exceed: an "i/o timeout"
-			// and a reconnection while healthy. A new record is
-			// returned at once whatever MaxWait is (MinBytes 1); Close waits
-			// for the fetch in flight, so MaxWait also bounds the shutdown.
-			MaxWait:     indexMaxWait,
-			ErrorLogger: x.errLog.with(x.log.With().Int("partition", sp.Partition).Logger()),
-		})
-		// A reader without a group starts at the first offset; say so.
-		_ = readers[i].SetOffset(kafkago.FirstOffset)
-	}
 	var wg sync.WaitGroup
 	for i, sp := range spans {
-		r := readers[i]
 		wg.Go(func() {
-			defer r.Close()
+			log := x.log.With().Int("partition", sp.Partition).Logger()
 			done := sp.End <= sp.First
+			r := x.newReader(sp.Partition, log, dialer, done, kafkago.FirstOffset)
+			defer func() { x.retire(r) }()
 			for {
 				m, err := r.ReadMessage(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
 						return
 					}
-					x.errLog.with(x.log.With().Int("partition", sp.Partition).Logger()).Printf("reading the company index: %v", err)
+					x.errLog.with(log).Printf("reading the company index: %v", err)
 					select {
 					case <-ctx.Done():
 						return
@@ -437,10 +433,58 @@ func (x *Index) Run(ctx context.Context) error {
 					if pending.Add(-1) == 0 {
 						x.markCaughtUp(start)
 					}
+					// Caught up: follow from the next record with a reader
+					// that waits for records to gather.
+					x.retire(r)
+					r = x.newReader(sp.Partition, log, dialer, true, m.Offset+1)
 				}
 			}
 		})
 	}
 	wg.Wait()
 	return nil
+}
+
+// indexFollowMinBytes is what a fetch of a caught-up partition waits to
+// gather (or for the broker's wait, MaxWait less kafka-go's 1 s margin:
+// 500 ms). With MinBytes 1 every record another replica wrote ended a fetch:
+// under load one fetch per index record, parsed by the bridge and answered
+// by the broker; now at most about two a second per partition, and a
+// replica learns another's mappings within about 500 ms, as before at idle.
+// Catching up at start keeps MinBytes 1, so the last records of each
+// partition are not held back for the wait.
+const indexFollowMinBytes = 1 << 20
+
+// newReader returns a reader of one partition of the index topic from
+// offset: for catching up at start (MinBytes 1), or for following once
+// caught up (indexFollowMinBytes).
+func (x *Index) newReader(partition int, log zerolog.Logger, dialer *kafkago.Dialer, follow bool, offset int64) *kafkago.Reader {
+	minBytes := 1
+	if follow {
+		minBytes = indexFollowMinBytes
+	}
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers: x.cfg.Kafka.Brokers, Topic: x.cfg.Topic, Partition: partition, Dialer: dialer,
+		MinBytes: minBytes, MaxBytes: 16 << 20, QueueCapacity: 1000,
+		// kafka-go asks the broker to wait MaxWait less a margin for the
+		// round trip (1 s, or a quarter of MaxWait when under 1 s), and
+		// times the read out at MaxWait. At 500 ms the margin was 125 ms,
+		// which a busy broker or machine can exceed: an "i/o timeout" and a
+		// reconnection while healthy. Close waits for the fetch in flight,
+		// so MaxWait also bounds the shutdown.
+		MaxWait:     indexMaxWait,
+		ErrorLogger: x.errLog.with(log),
+	})
+	// A reader without a group starts at the first offset unless told.
+	_ = r.SetOffset(offset)
+	x.readers.Add(1)
+	x.live.Store(partition, r)
+	return r
+}
+
+// retire counts the fetches of reader r and closes it.
+func (x *Index) retire(r *kafkago.Reader) {
+	x.live.CompareAndDelete(r.Config().Partition, r)
+	x.fetches.Add(r.Stats().Fetches)
+	_ = r.Close()
 }

@@ -362,6 +362,47 @@ func TestIndexReadsTheTopicAndFollowsIt(t *testing.T) {
 	})
 }
 
+// Once caught up, a partition's reader lets records gather: records written
+// one at a time by another replica must not each cost a fetch (with MinBytes
+// 1 they did, one fetch per record, answered by the broker and parsed here).
+func TestIndexFollowsWithoutAFetchPerRecord(t *testing.T) {
+	const partitions, records = 3, 120
+	kc := kafkatest.Kafka(t)
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, partitions)
+	publish(t, kc, topics.IndexRecord(n, "quote", "q-start", coA)) // one partition to catch up on
+	x := kafkatest.RunIndex(t, kc, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := x.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Every partition follows: one reader each, and the caught-up one had
+	// a reader to catch up with before.
+	eventually(t, "a following reader per partition", func() bool { return x.Stats().Readers == partitions+1 })
+
+	before := x.Stats()
+	began := time.Now()
+	for i := range records {
+		publish(t, kc, topics.IndexRecord(n, "quote", fmt.Sprintf("q-%d", i), coB))
+		time.Sleep(5 * time.Millisecond)
+	}
+	eventually(t, "every record read", func() bool { return x.Len() == records+1 })
+	took := time.Since(began)
+	after := x.Stats()
+	fetches := after.Fetches - before.Fetches
+	// About two fetches a second per partition (the broker's 500 ms wait),
+	// plus one in flight at each end; generous, and far below one per record.
+	limit := int64(partitions) * (int64(took/(250*time.Millisecond)) + 3)
+	t.Logf("%d records one at a time over %s: %d fetches (limit %d)", records, took.Round(time.Millisecond), fetches, limit)
+	if fetches <= 0 || fetches > limit {
+		t.Errorf("following %d records over %s took %d fetches, want 1..%d", records, took.Round(time.Millisecond), fetches, limit)
+	}
+	if after.Readers != before.Readers {
+		t.Errorf("readers started while following: %d, then %d", before.Readers, after.Readers)
+	}
+}
+
 func TestIndexOfAnEmptyTopicIsReadyAtOnce(t *testing.T) {
 	kc := kafkatest.Kafka(t)
 	n := kafkatest.Naming(t)
