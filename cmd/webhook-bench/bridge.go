@@ -36,6 +36,7 @@ type serveOptions struct {
 	publishTimeout time.Duration
 	maxInFlight    int
 	gogc           int    // 0: inherited
+	gomaxprocs     int    // 0: inherited
 	pprof          bool   // serve pprof on the admin port (-cpuprofile, -memprofile)
 	logRequests    string // BRIDGE_LOG_REQUESTS; "" for serve's default
 }
@@ -47,7 +48,11 @@ type serveOptions struct {
 func (o serveOptions) env(addr, admin string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BRIDGE_") && !strings.HasPrefix(kv, "GOGC=") {
+		switch {
+		case strings.HasPrefix(kv, "BRIDGE_"):
+		case o.gogc != 0 && strings.HasPrefix(kv, "GOGC="):
+		case o.gomaxprocs != 0 && strings.HasPrefix(kv, "GOMAXPROCS="):
+		default:
 			env = append(env, kv)
 		}
 	}
@@ -77,6 +82,9 @@ func (o serveOptions) env(addr, admin string) []string {
 	}
 	if o.gogc != 0 {
 		env = append(env, "GOGC="+strconv.Itoa(o.gogc))
+	}
+	if o.gomaxprocs != 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(o.gomaxprocs))
 	}
 	return env
 }

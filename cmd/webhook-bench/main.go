@@ -165,6 +165,7 @@ type config struct {
 	bridgeBin     string
 	bridgeLog     string
 	gogc          int
+	gomaxprocs    int
 	logRequests   string
 	client        string
 	baseline      string        // kafka-go or writer
@@ -231,6 +232,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the topics the run created (default: delete them at the end)")
 	fs.StringVar(&c.bridgeLog, "bridge-log", os.DevNull, "where the started bridge's log goes (one line per request, as in production): a file (appended to), - for stderr; empty: "+os.DevNull)
 	fs.IntVar(&c.gogc, "gogc", 0, "GOGC of the started bridge (0: inherited)")
+	fs.IntVar(&c.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of the started bridge (0: inherited, else the Go runtime's choice: the CPUs, or a container's CPU limit)")
 	fs.StringVar(&c.logRequests, "log-requests", "", "BRIDGE_LOG_REQUESTS of the started bridge: all, errors or sample:N (default: serve's, errors)")
 	fs.StringVar(&c.baseline, "baseline", "kafka-go", "the baseline's producer: kafka-go (kafka-go's Writer: acks=all, murmur2, -batch-size, -baseline-batch-timeout) or writer (the bridge's own topics/kafka writer, alone)")
 	fs.DurationVar(&c.baselineBatch, "baseline-batch-timeout", time.Millisecond, "-baseline kafka-go: its BatchTimeout, how long a partition's batch waits for more records")
@@ -290,6 +292,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-bridge-bin and -url exclude each other")
 	case c.gogc != 0 && c.url != "":
 		return c, errors.New("-gogc needs a started bridge, not -url")
+	case c.gomaxprocs < 0:
+		return c, errors.New("-gomaxprocs must be 0 (inherited) or more")
+	case c.gomaxprocs != 0 && c.url != "":
+		return c, errors.New("-gomaxprocs needs a started bridge, not -url")
 	case c.logRequests != "" && c.url != "":
 		return c, errors.New("-log-requests needs a started bridge, not -url")
 	case c.url == "" && strings.ContainsAny(c.token, ", \t"):
@@ -384,7 +390,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	so := serveOptions{
 		brokers: c.brokers, naming: naming, partitions: c.partitions, token: token,
 		batchSize: c.batchSize, publishTimeout: c.publishTO,
-		maxInFlight: c.maxInFlight, gogc: c.gogc, pprof: c.profiles.on(), logRequests: c.logRequests,
+		maxInFlight: c.maxInFlight, gogc: c.gogc, gomaxprocs: c.gomaxprocs, pprof: c.profiles.on(), logRequests: c.logRequests,
 	}
 
 	// Topics: the run's own, made by the bridge itself, unless it targets a
@@ -450,8 +456,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Started: time.Now().UTC(), Brokers: c.brokers, Prefix: naming.Prefix, Partitions: c.partitions,
 		Bodies: describeBodies(c.bodies, vs),
 		Writer: baselineString(c),
-		Machine: fmt.Sprintf("%d CPUs (GOMAXPROCS %d), %s, GOGC=%s, load average %s at start",
-			runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), gogcString(c.gogc), loadAvg()),
+		Machine: fmt.Sprintf("%d CPUs (GOMAXPROCS %d%s), %s, GOGC=%s, load average %s at start",
+			runtime.NumCPU(), runtime.GOMAXPROCS(0), bridgeProcs(c.gomaxprocs), runtime.Version(), gogcString(c.gogc), loadAvg()),
 		Ratios: map[string]float64{},
 	}
 
@@ -648,4 +654,12 @@ func waitReady(ctx context.Context, admin *kafka.Admin, client *kafkago.Client, 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// bridgeProcs notes the started bridge's GOMAXPROCS when -gomaxprocs sets it.
+func bridgeProcs(flagValue int) string {
+	if flagValue == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; the bridge's %d", flagValue)
 }

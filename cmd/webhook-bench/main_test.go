@@ -576,6 +576,9 @@ func TestFlags(t *testing.T) {
 		{"profile without the bridge", []string{"-mode", "baseline", "-cpuprofile", "cpu.pprof"}, "-cpuprofile", nil},
 		{"the bridge's writer as baseline", []string{"-baseline", "writer"}, "", []string{"c=64"}},
 		{"unknown baseline", []string{"-baseline", "franz-go"}, "-baseline", nil},
+		{"the bridge's GOMAXPROCS", []string{"-gomaxprocs", "1"}, "", []string{"c=64"}},
+		{"negative GOMAXPROCS", []string{"-gomaxprocs", "-1"}, "-gomaxprocs", nil},
+		{"GOMAXPROCS with url", []string{"-url", "http://h/webhooks", "-gomaxprocs", "1"}, "-gomaxprocs", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -598,5 +601,41 @@ func TestFlags(t *testing.T) {
 	var out bytes.Buffer
 	if _, err := parseFlags([]string{"-help"}, &out); err == nil || !strings.Contains(out.String(), "-concurrency") || !strings.Contains(out.String(), "Examples") {
 		t.Errorf("-help: %v\n%s", err, out.String())
+	}
+}
+
+// The started bridge inherits GOGC and GOMAXPROCS unless -gogc and
+// -gomaxprocs set them, and never the shell's BRIDGE_* settings.
+func TestServeEnvironment(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "7")
+	t.Setenv("GOGC", "300")
+	t.Setenv("BRIDGE_AUTH_MODE", "none")
+	values := func(env []string, name string) []string {
+		var vs []string
+		for _, e := range env {
+			if v, ok := strings.CutPrefix(e, name+"="); ok {
+				vs = append(vs, v)
+			}
+		}
+		return vs
+	}
+	for _, tt := range []struct {
+		name             string
+		o                serveOptions
+		gogc, gomaxprocs string
+	}{
+		{"inherited", serveOptions{token: "t"}, "300", "7"},
+		{"set", serveOptions{token: "t", gogc: 50, gomaxprocs: 1}, "50", "1"},
+	} {
+		env := tt.o.env("", "")
+		if got := values(env, "GOGC"); !slices.Equal(got, []string{tt.gogc}) {
+			t.Errorf("%s: GOGC %q, want %q", tt.name, got, tt.gogc)
+		}
+		if got := values(env, "GOMAXPROCS"); !slices.Equal(got, []string{tt.gomaxprocs}) {
+			t.Errorf("%s: GOMAXPROCS %q, want %q", tt.name, got, tt.gomaxprocs)
+		}
+		if got := values(env, "BRIDGE_AUTH_MODE"); !slices.Equal(got, []string{"token"}) {
+			t.Errorf("%s: BRIDGE_AUTH_MODE %q, want the bench's token", tt.name, got)
+		}
 	}
 }
