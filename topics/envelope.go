@@ -64,7 +64,10 @@ func envelopeErr(format string, args ...any) *EnvelopeError {
 // (ID in particular), so the caller can label what it quarantines.
 func ParseEnvelope(body []byte) (Envelope, error) {
 	env := Envelope{Raw: body}
-	if err := validJSON(body); err != nil {
+	st := scanStates.Get().(*scanState)
+	defer st.release()
+	err := st.scan(body, true)
+	if err != nil {
 		return env, &EnvelopeError{Code: CodeInvalidJSON, Detail: "body is not valid JSON: " + err.Error()}
 	}
 	if b := body[skipWS(body, 0)]; b != '{' {
@@ -72,7 +75,6 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 	}
 	var (
 		resource, ts []byte
-		err          error
 		seenID       bool
 		seenAction   bool
 	)
@@ -84,7 +86,8 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		}
 		return s
 	}
-	members(body, func(k, v []byte) bool {
+	for _, m := range st.top {
+		k, v := body[m.key:m.keyEnd], body[m.val:m.end]
 		switch memberName(k) {
 		case "uuid":
 			seenID = true
@@ -99,8 +102,7 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		default:
 			keep("", caseVariant(memberName(k), "", topKeys))
 		}
-		return true
-	})
+	}
 	if err != nil {
 		return env, err
 	}
@@ -111,7 +113,8 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		return env, envelopeErr("resource is a JSON %s, not an object", kindOf(resource[0]))
 	}
 	var seenType bool
-	members(resource, func(k, v []byte) bool {
+	for _, m := range st.res {
+		k, v := body[m.key:m.keyEnd], body[m.val:m.end]
 		switch memberName(k) {
 		case "type":
 			seenType = true
@@ -127,8 +130,7 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		default:
 			keep("", caseVariant(memberName(k), "resource.", resourceKeys))
 		}
-		return true
-	})
+	}
 	switch {
 	case err != nil:
 		return env, err

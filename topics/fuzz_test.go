@@ -270,6 +270,7 @@ func FuzzValidJSON(f *testing.F) {
 			}
 			return
 		}
+		checkSpans(t, b)
 		switch b[skipWS(b, 0)] {
 		case '{':
 			var want map[string]string
@@ -326,6 +327,45 @@ func FuzzValidJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkSpans fails t unless the member spans scan notes for the valid
+// document b are exactly what members walks: those of the top-level object
+// and of the object in its "resource" member, in order.
+func checkSpans(t *testing.T, b []byte) {
+	t.Helper()
+	st := scanStates.Get().(*scanState)
+	defer st.release()
+	if err := st.scan(b, true); err != nil {
+		t.Fatalf("scan with spans refused what validJSON accepts: %v", err)
+	}
+	type kv struct{ K, V string }
+	walk := func(obj []byte) (out []kv) {
+		members(obj, func(k, v []byte) bool {
+			out = append(out, kv{string(k), string(v)})
+			return true
+		})
+		return out
+	}
+	noted := func(spans []span) (out []kv) {
+		for _, m := range spans {
+			out = append(out, kv{string(b[m.key:m.keyEnd]), string(b[m.val:m.end])})
+		}
+		return out
+	}
+	want := walk(b)
+	var res []kv
+	for _, m := range want {
+		if memberName([]byte(m.K)) == "resource" {
+			res = walk([]byte(m.V))
+		}
+	}
+	if diff := cmp.Diff(want, noted(st.top)); diff != "" {
+		t.Fatalf("top-level spans disagree with members (-members +spans):\n%s", diff)
+	}
+	if diff := cmp.Diff(res, noted(st.res)); diff != "" {
+		t.Fatalf("resource spans disagree with members (-members +spans):\n%s", diff)
+	}
 }
 
 func mapSet(m map[string]string, k, v string) map[string]string {

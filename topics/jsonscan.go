@@ -25,26 +25,70 @@ func (e *syntaxError) Error() string { return fmt.Sprintf("%s at byte %d", e.msg
 // UTF-8 in strings, a nesting limit and duplicate object keys. It is stricter
 // than encoding/json on purpose: a body that two parsers could read two ways
 // (duplicate keys, invalid UTF-8) must not reach a consumer.
+//
+// On the way it notes where the members of the top-level object are and,
+// when one of them is "resource" holding an object, where that object's
+// members are: ParseEnvelope reads the envelope from these spans instead of
+// walking the body again (twice over the resource's content).
 type validator struct {
 	b     []byte
 	i     int
 	depth int
 	keys  [][]byte // keys of the objects being scanned, innermost last
+
+	spans      bool   // note the members below
+	top, res   []span // the top-level object's members; resource's
+	inResource bool   // scanning the top-level "resource" member's value
 }
 
-var keyStacks = sync.Pool{New: func() any { s := make([][]byte, 0, 64); return &s }}
+// span is an object member: its raw key (between the quotes) is
+// b[key:keyEnd], its raw value b[val:end].
+type span struct{ key, keyEnd, val, end int }
+
+// scanState is what a validation reuses from body to body.
+type scanState struct {
+	keys     [][]byte
+	top, res []span
+}
+
+var scanStates = sync.Pool{New: func() any {
+	return &scanState{keys: make([][]byte, 0, 64), top: make([]span, 0, 8), res: make([]span, 0, 8)}
+}}
 
 // validJSON reports the first reason b is not an acceptable JSON document.
 func validJSON(b []byte) error {
+	st := scanStates.Get().(*scanState)
+	defer st.release()
+	return st.scan(b, false)
+}
+
+// release returns st to the pool, holding no body (spans are offsets) and
+// no more spans than an ordinary envelope needs.
+func (st *scanState) release() {
+	clear(st.keys[:cap(st.keys)])
+	st.keys, st.top, st.res = st.keys[:0], st.top[:0], st.res[:0]
+	if cap(st.top) > keptSpans {
+		st.top = make([]span, 0, 8)
+	}
+	if cap(st.res) > keptSpans {
+		st.res = make([]span, 0, 8)
+	}
+	scanStates.Put(st)
+}
+
+// keptSpans is the most member spans a pooled scanState keeps per object: a
+// body may hold thousands of unknown top-level keys.
+const keptSpans = 64
+
+// scan validates b (see validator) and, with spans, leaves in st.top the
+// members of its top-level object and in st.res those of the object in its
+// top-level "resource" member, as members would give them; they are
+// complete only when b is acceptable.
+func (st *scanState) scan(b []byte, spans bool) error {
 	// Reuse the key stack: growing a fresh one for every body was most of
 	// the validator's allocations (a local array escapes: value recurses).
-	kp := keyStacks.Get().(*[][]byte)
-	v := validator{b: b, keys: (*kp)[:0]}
-	defer func() {
-		clear(v.keys[:cap(v.keys)]) // keep no body alive from the pool
-		*kp = v.keys[:0]
-		keyStacks.Put(kp)
-	}()
+	v := validator{b: b, keys: st.keys[:0], spans: spans, top: st.top[:0], res: st.res[:0]}
+	defer func() { st.keys, st.top, st.res = v.keys, v.top, v.res }()
 	v.ws()
 	if v.i == len(b) {
 		return &syntaxError{v.i, "empty body"}
@@ -155,14 +199,29 @@ func (v *validator) object() error {
 				}
 			}
 		}
+		keyEnd := v.i - 1
 		v.ws()
 		if v.i >= len(v.b) || v.b[v.i] != ':' {
 			return v.fail("expected ':' after object key")
 		}
 		v.i++
 		v.ws()
+		val := v.i
+		note := v.spans && (v.depth == 1 || v.depth == 2 && v.inResource)
+		if note && v.depth == 1 {
+			v.inResource = string(key) == "resource"
+		}
 		if err := v.value(); err != nil {
 			return err
+		}
+		if note {
+			sp := span{key: keyAt + 1, keyEnd: keyEnd, val: val, end: v.i}
+			if v.depth == 1 {
+				v.top = append(v.top, sp)
+				v.inResource = false
+			} else {
+				v.res = append(v.res, sp)
+			}
 		}
 		v.ws()
 		if v.i >= len(v.b) {

@@ -366,3 +366,30 @@ func TestScannersOnMalformedInput(t *testing.T) {
 		})
 	}
 }
+
+func TestScanNotesTheEnvelopesMembers(t *testing.T) {
+	for _, b := range []string{
+		`{"uuid":"e","resource":{"type":"USER","content":{"a":{"b":[1,{"c":2}]}},"url":null},"resourceAction":"ADDED"}`,
+		` { "resource" : { "type" : "X" } , "x" : [ { "resource" : { "y" : 1 } } ] } `,
+		`{"\u0072esource":{"t\"":"v"},"a":"resource"}`,
+		`{"a":{"resource":{"no":1}},"resource":"not an object"}`,
+		`{"resource":[{"type":"in an array"}]}`,
+		`[{"resource":{"type":"under an array"}}]`,
+		`{}`, `{"resource":{}}`, `"resource"`, `7`,
+	} {
+		t.Run(b, func(t *testing.T) { checkSpans(t, []byte(b)) })
+	}
+	// The check itself fails on spans that are off.
+	st := scanStates.Get().(*scanState)
+	defer st.release()
+	b := []byte(`{"resource":{"type":"X"},"k":1}`)
+	if err := st.scan(b, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.top) != 2 || len(st.res) != 1 {
+		t.Fatalf("spans %v and %v, want 2 top-level and 1 of resource", st.top, st.res)
+	}
+	if got := string(b[st.res[0].val:st.res[0].end]); got != `"X"` {
+		t.Fatalf("resource.type's value %q, want \"X\"", got)
+	}
+}
