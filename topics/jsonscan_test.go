@@ -1,7 +1,10 @@
 package topics
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -391,5 +394,53 @@ func TestScanNotesTheEnvelopesMembers(t *testing.T) {
 	}
 	if got := string(b[st.res[0].val:st.res[0].end]); got != `"X"` {
 		t.Fatalf("resource.type's value %q, want \"X\"", got)
+	}
+}
+
+// notPlain must flag every byte plainByte refuses (a miss would let a quote,
+// a backslash, a control character or unchecked UTF-8 through), and its
+// lowest flag must be exact, since the scan jumps to it.
+func TestNotPlainAgreesWithThePlainTable(t *testing.T) {
+	check := func(w [8]byte) {
+		t.Helper()
+		m := notPlain(binary.LittleEndian.Uint64(w[:]))
+		first := -1
+		for i, c := range w {
+			flagged := m&(0x80<<(8*i)) != 0
+			if !plainByte[c] && !flagged {
+				t.Fatalf("%q: byte %d (%#x) is not plain but not flagged (mask %#x)", w, i, c, m)
+			}
+			if first < 0 && !plainByte[c] {
+				first = i
+			}
+		}
+		if got := bits.TrailingZeros64(m) / 8; m != 0 && got != first {
+			t.Fatalf("%q: lowest flag at byte %d, first byte that is not plain at %d", w, got, first)
+		}
+		if m == 0 && first >= 0 {
+			t.Fatalf("%q: no flag, but byte %d is not plain", w, first)
+		}
+	}
+	// Every byte value at every position, among plain and other neighbours.
+	for _, fill := range []byte{'a', ' ', '"', 0x00, 0x1f, 0xff, '\\', '~'} {
+		for pos := 0; pos < 8; pos++ {
+			for c := 0; c < 256; c++ {
+				var w [8]byte
+				for i := range w {
+					w[i] = 'a'
+					if i > pos {
+						w[i] = fill
+					}
+				}
+				w[pos] = byte(c)
+				check(w)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], rng.Uint64())
+		check(w)
 	}
 }
