@@ -56,7 +56,7 @@ type Index struct {
 	readErrors atomic.Int64                   // every error reading the topic, logged or not
 	partitions atomic.Pointer[[]partitionLag] // known once Run has the partitions
 	errLog     *kafkaLog                      // the reader's warnings, rate-limited
-	live       sync.Map                       // partition → its *kafkago.Reader now
+	live       sync.Map                       // partition → its *indexReader now
 	fetches    atomic.Int64                   // fetches of readers counted so far
 	readers    atomic.Int64                   // readers started
 }
@@ -166,7 +166,7 @@ func (x *Index) Len() int {
 func (x *Index) Stats() IndexStats {
 	st := IndexStats{Entries: x.Len(), ReadErrors: x.readErrors.Load()}
 	x.live.Range(func(_, r any) bool {
-		x.fetches.Add(r.(*kafkago.Reader).Stats().Fetches) // since the last call
+		x.fetches.Add(r.(*indexReader).Stats().Fetches) // since the last call
 		return true
 	})
 	st.Fetches, st.Readers = x.fetches.Load(), x.readers.Load()
@@ -455,15 +455,25 @@ func (x *Index) Run(ctx context.Context) error {
 // partition are not held back for the wait.
 const indexFollowMinBytes = 1 << 20
 
+// indexReader is a reader of one partition of the index topic.
+type indexReader struct {
+	*kafkago.Reader
+	// retired: being closed; what kafka-go logs from here on (the lag it
+	// could not read, the fetch it cancelled) is the close, not a failure.
+	retired atomic.Bool
+}
+
 // newReader returns a reader of one partition of the index topic from
 // offset: for catching up at start (MinBytes 1), or for following once
 // caught up (indexFollowMinBytes).
-func (x *Index) newReader(partition int, log zerolog.Logger, dialer *kafkago.Dialer, follow bool, offset int64) *kafkago.Reader {
+func (x *Index) newReader(partition int, log zerolog.Logger, dialer *kafkago.Dialer, follow bool, offset int64) *indexReader {
 	minBytes := 1
 	if follow {
 		minBytes = indexFollowMinBytes
 	}
-	r := kafkago.NewReader(kafkago.ReaderConfig{
+	ir := &indexReader{}
+	errLog := x.errLog.with(log)
+	ir.Reader = kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers: x.cfg.Kafka.Brokers, Topic: x.cfg.Topic, Partition: partition, Dialer: dialer,
 		MinBytes: minBytes, MaxBytes: 16 << 20, QueueCapacity: 1000,
 		// kafka-go asks the broker to wait MaxWait less a margin for the
@@ -472,18 +482,24 @@ func (x *Index) newReader(partition int, log zerolog.Logger, dialer *kafkago.Dia
 		// which a busy broker or machine can exceed: an "i/o timeout" and a
 		// reconnection while healthy. Close waits for the fetch in flight,
 		// so MaxWait also bounds the shutdown.
-		MaxWait:     indexMaxWait,
-		ErrorLogger: x.errLog.with(log),
+		MaxWait: indexMaxWait,
+		ErrorLogger: kafkago.LoggerFunc(func(format string, args ...any) {
+			if !ir.retired.Load() {
+				errLog.Printf(format, args...)
+			}
+		}),
 	})
 	// A reader without a group starts at the first offset unless told.
-	_ = r.SetOffset(offset)
+	_ = ir.SetOffset(offset)
 	x.readers.Add(1)
-	x.live.Store(partition, r)
-	return r
+	x.live.Store(partition, ir)
+	return ir
 }
 
-// retire counts the fetches of reader r and closes it.
-func (x *Index) retire(r *kafkago.Reader) {
+// retire counts the fetches of reader r and closes it; what kafka-go logs
+// while it closes is not a read error.
+func (x *Index) retire(r *indexReader) {
+	r.retired.Store(true)
 	x.live.CompareAndDelete(r.Config().Partition, r)
 	x.fetches.Add(r.Stats().Fetches)
 	_ = r.Close()

@@ -656,7 +656,7 @@ func TestIndexCountsReadErrorsAndLogsThemSparingly(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st := x.Stats(); st.Entries != 2 || st.Lag != 0 || st.ReadErrors != 0 {
-		t.Errorf("Stats() caught up = %+v, want 2 entries, no lag, no errors", st)
+		t.Errorf("Stats() caught up = %+v, want 2 entries, no lag, no errors; log:\n%s", st, logs.String())
 	}
 
 	b.Close()
