@@ -98,11 +98,15 @@ func TestDedupMemoryPerEntry(t *testing.T) {
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%08x-0b8e-4f61-9a7e-2f5c8e4b1d09", i)
 	}
-	heap := func() uint64 {
+	heap := func() int64 {
+		// Twice: the first collection moves sync.Pool contents (other
+		// tests' buffers) to the victim cache, the second frees them, so
+		// they are not freed between the two readings.
+		runtime.GC()
 		runtime.GC()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
+		return int64(m.HeapAlloc)
 	}
 	before := heap()
 	d := newDedup(time.Hour, n)
@@ -116,6 +120,11 @@ func TestDedupMemoryPerEntry(t *testing.T) {
 	t.Logf("%.1f bytes of heap per remembered id (%d ids)", per, n)
 	if d.size() != n {
 		t.Fatalf("size %d, want %d", d.size(), n)
+	}
+	if per < 16 {
+		// Each entry holds at least its 16-byte key: less means something
+		// else freed memory between the readings.
+		t.Fatalf("%.1f bytes of heap per remembered id: less than a key, the reading is wrong", per)
 	}
 	if per > 64 {
 		t.Errorf("%.1f bytes of heap per remembered id, want at most 64", per)
