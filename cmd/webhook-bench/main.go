@@ -88,6 +88,13 @@
 // profiling costs the bridge a little CPU, so take the CPU figures from a
 // run without it.
 //
+// The speed line says how fast the machine was: at the start and the end
+// of the run the bench hashes with SHA-256 and makes 1 KiB round trips over
+// a loopback TCP connection, -speed each (0: not measured). On a VM the
+// same build's CPU per request can move by a factor of two from one
+// quarter of an hour to the next; runs are comparable when their speed
+// lines are.
+//
 // Usage, from the repository root:
 //
 //	eval "$(deploy/local/kafka.sh env)"
@@ -162,6 +169,7 @@ type config struct {
 	cooldown      time.Duration
 	bodies        bodyOptions
 	keep          bool
+	speed         time.Duration
 	bridgeBin     string
 	bridgeLog     string
 	gogc          int
@@ -229,6 +237,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.bodies.Samples, "samples", "bridge/testdata/samples", "the bridge's sample bodies the generated ones are made from (relative: to the repository root)")
 	fs.StringVar(&c.bodies.Dir, "bodies", "", "send the *.json webhook bodies of this directory (their event uuids are replaced) instead of generated ones")
 	fs.Uint64Var(&c.bodies.Seed, "seed", 0, "seed of the generated bodies (0: random)")
+	fs.DurationVar(&c.speed, "speed", 300*time.Millisecond, "how long each of the machine's speed loops runs at the start and the end of the run (sha256, loopback TCP round trips; see the speed line); 0: not measured")
 	fs.BoolVar(&c.keep, "keep", false, "keep the topics the run created (default: delete them at the end)")
 	fs.StringVar(&c.bridgeLog, "bridge-log", os.DevNull, "where the started bridge's log goes (one line per request, as in production): a file (appended to), - for stderr; empty: "+os.DevNull)
 	fs.IntVar(&c.gogc, "gogc", 0, "GOGC of the started bridge (0: inherited)")
@@ -294,6 +303,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-gogc needs a started bridge, not -url")
 	case c.gomaxprocs < 0:
 		return c, errors.New("-gomaxprocs must be 0 (inherited) or more")
+	case c.speed < 0:
+		return c, errors.New("-speed must be 0 (not measured) or more")
 	case c.gomaxprocs != 0 && c.url != "":
 		return c, errors.New("-gomaxprocs needs a started bridge, not -url")
 	case c.logRequests != "" && c.url != "":
@@ -460,6 +471,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			runtime.NumCPU(), runtime.GOMAXPROCS(0), bridgeProcs(c.gomaxprocs), runtime.Version(), gogcString(c.gogc), loadAvg()),
 		Ratios: map[string]float64{},
 	}
+	if c.speed > 0 {
+		sp, err := measureSpeed(c.speed)
+		if err != nil {
+			return fmt.Errorf("measuring the machine's speed: %w", err)
+		}
+		rep.SpeedStart = &sp
+	}
 
 	// The bridge under test.
 	var br *runningBridge
@@ -571,6 +589,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		rep.Results = append(rep.Results, r)
+	}
+	if c.speed > 0 {
+		sp, err := measureSpeed(c.speed)
+		if err != nil {
+			return fmt.Errorf("measuring the machine's speed: %w", err)
+		}
+		rep.SpeedEnd = &sp
 	}
 	rep.OK = true
 	for _, r := range rep.Results {

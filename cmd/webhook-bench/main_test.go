@@ -451,6 +451,7 @@ func TestRunTinyBench(t *testing.T) {
 		"-brokers", strings.Join(kc.Brokers, ","), "-duration", "1s", "-warmup", "200ms",
 		"-concurrency", "1,4", "-rate", "200", "-partitions", "2", "-single", "10", "-single-gap", "1ms",
 		"-cooldown", "0", "-variants", "82", "-json", "-bridge-log", log, "-client", "nethttp", "-log-requests", "all",
+		"-speed", "50ms",
 	}
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
@@ -483,6 +484,11 @@ func TestRunTinyBench(t *testing.T) {
 			t.Errorf("%s %s: no company-index records read back", r.Mode, r.Load)
 		}
 	}
+	for _, sp := range []*speed{rep.SpeedStart, rep.SpeedEnd} {
+		if sp == nil || sp.HashMBPerS <= 0 || sp.RoundTripUS <= 0 || sp.RoundTripCPUUS <= 0 {
+			t.Errorf("machine speed at start %+v, at the end %+v; want both measured", rep.SpeedStart, rep.SpeedEnd)
+		}
+	}
 	for i, want := range []string{"c=1", "c=4", "rate=200/s"} {
 		l := rep.Levels[i]
 		if l.Load != want || l.Ratio <= 0 || l.BridgeCPUUS <= 0 || l.BaselineCPUUS <= 0 || l.BridgePeakRSS <= 0 {
@@ -504,14 +510,14 @@ func TestRunTinyBench(t *testing.T) {
 	args = []string{
 		"-brokers", strings.Join(kc.Brokers, ","), "-duration", "1s", "-warmup", "100ms", "-mode", "bridge",
 		"-rate", "200", "-partitions", "1", "-single", "5", "-cooldown", "0", "-variants", "41", "-bridge-log", "",
-		"-bridge-bin", bin, "-every", "300ms",
+		"-bridge-bin", bin, "-every", "300ms", "-speed", "0",
 		"-cpuprofile", filepath.Join(prof, "cpu.pprof"), "-memprofile", filepath.Join(prof, "mem.pprof"),
 	}
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
 	out := stdout.String()
-	if !strings.Contains(out, "rate=200/s") || strings.Count(out, " ok\n") != 2 || !strings.Contains(out, "webhook-bridge serve, process") {
+	if !strings.Contains(out, "rate=200/s") || strings.Count(out, " ok\n") != 2 || !strings.Contains(out, "webhook-bridge serve, process") || strings.Contains(out, "speed:") {
 		t.Errorf("table:\n%s", out)
 	}
 	if !strings.Contains(stderr.String(), "goroutines") {
@@ -522,6 +528,22 @@ func TestRunTinyBench(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(prof, f)); err != nil || !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
 			t.Errorf("%s: %v, %d bytes; want a gzipped profile", f, err, len(b))
 		}
+	}
+}
+
+// The speed line: both loops ran, and the table names them.
+func TestMeasureSpeed(t *testing.T) {
+	sp, err := measureSpeed(30 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.HashMBPerS <= 0 || sp.RoundTripUS <= 0 || sp.RoundTripCPUUS <= 0 {
+		t.Fatalf("speed %+v, want every figure measured", sp)
+	}
+	var out bytes.Buffer
+	printTable(&out, report{Machine: "m", SpeedStart: &sp, SpeedEnd: &speed{HashMBPerS: 1, RoundTripUS: 2, RoundTripCPUUS: 3}})
+	if want := "speed:   " + sp.String() + " at start; sha256 1 MB/s, loopback round trip 2.0 µs (3.0 µs cpu) at the end\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("table:\n%s\nwant the line %q", out.String(), want)
 	}
 }
 
@@ -579,6 +601,8 @@ func TestFlags(t *testing.T) {
 		{"the bridge's GOMAXPROCS", []string{"-gomaxprocs", "1"}, "", []string{"c=64"}},
 		{"negative GOMAXPROCS", []string{"-gomaxprocs", "-1"}, "-gomaxprocs", nil},
 		{"GOMAXPROCS with url", []string{"-url", "http://h/webhooks", "-gomaxprocs", "1"}, "-gomaxprocs", nil},
+		{"no speed loops", []string{"-speed", "0"}, "", []string{"c=64"}},
+		{"negative speed", []string{"-speed", "-1s"}, "-speed", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -85,6 +85,8 @@ type report struct {
 	Bodies     string             `json:"bodies"`
 	Writer     string             `json:"writer"`
 	Machine    string             `json:"machine"`
+	SpeedStart *speed             `json:"speed_at_start,omitempty"`
+	SpeedEnd   *speed             `json:"speed_at_end,omitempty"`
 	Results    []result           `json:"results"`
 	Levels     []level            `json:"levels,omitempty"`
 	Ratios     map[string]float64 `json:"throughput_ratio_bridge_to_baseline,omitempty"`
@@ -99,7 +101,15 @@ func printTable(w io.Writer, rep report) {
 		fmt.Fprintf(w, "bridge:  %s\n", rep.Bridge)
 	}
 	fmt.Fprintf(w, "bodies:  %s\n", rep.Bodies)
-	fmt.Fprintf(w, "machine: %s\n\n", rep.Machine)
+	fmt.Fprintf(w, "machine: %s\n", rep.Machine)
+	if rep.SpeedStart != nil {
+		fmt.Fprintf(w, "speed:   %s at start", rep.SpeedStart)
+		if rep.SpeedEnd != nil {
+			fmt.Fprintf(w, "; %s at the end", rep.SpeedEnd)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\tload\trequests\treq/s\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\tcpu µs/req\tpeak rss\thost cpu\tverified\t")
 	for _, r := range rep.Results {
