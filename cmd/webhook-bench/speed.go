@@ -68,29 +68,8 @@ func measureSpeed(d time.Duration) (speed, error) {
 	if err != nil {
 		return s, err
 	}
-	self := proc{pid: os.Getpid()}
-	msg := make([]byte, 1024)
-	trips := 0
-	cpu0, err := self.cpu()
-	if err != nil {
-		c.Close()
-		return s, err
-	}
-	start = time.Now()
-	for time.Since(start) < d {
-		if _, err := c.Write(msg); err != nil {
-			c.Close()
-			return s, err
-		}
-		if _, err := io.ReadFull(c, msg); err != nil {
-			c.Close()
-			return s, err
-		}
-		trips++
-	}
-	wall := time.Since(start)
-	cpu1, err := self.cpu()
-	c.Close()
+	trips, wall, cpu, err := pingPong(c, d)
+	c.Close() // ends the echo
 	if err != nil {
 		return s, err
 	}
@@ -98,6 +77,31 @@ func measureSpeed(d time.Duration) (speed, error) {
 		return s, err
 	}
 	s.RoundTripUS = float64(wall.Microseconds()) / float64(trips)
-	s.RoundTripCPUUS = float64((cpu1 - cpu0).Microseconds()) / float64(trips)
+	s.RoundTripCPUUS = float64(cpu.Microseconds()) / float64(trips)
 	return s, nil
+}
+
+// pingPong sends 1 KiB over c and reads it back for about d, and returns
+// how many round trips it made, in how long, and this process's CPU time
+// meanwhile.
+func pingPong(c net.Conn, d time.Duration) (trips int, wall, cpu time.Duration, err error) {
+	self := proc{pid: os.Getpid()}
+	msg := make([]byte, 1024)
+	cpu0, err := self.cpu()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	start := time.Now()
+	for time.Since(start) < d {
+		if _, err := c.Write(msg); err != nil {
+			return 0, 0, 0, err
+		}
+		if _, err := io.ReadFull(c, msg); err != nil {
+			return 0, 0, 0, err
+		}
+		trips++
+	}
+	wall = time.Since(start)
+	cpu1, err := self.cpu()
+	return trips, wall, cpu1 - cpu0, err
 }
