@@ -63,9 +63,16 @@ func envelopeErr(format string, args ...any) *EnvelopeError {
 // allowed. On error the returned Envelope still carries whatever was read
 // (ID in particular), so the caller can label what it quarantines.
 func ParseEnvelope(body []byte) (Envelope, error) {
-	env := Envelope{Raw: body}
 	st := scanStates.Get().(*scanState)
 	defer st.release()
+	return parseEnvelope(body, st)
+}
+
+// parseEnvelope is ParseEnvelope in the caller's scan state, which then
+// holds the member spans of the body (see scanState.scan) until the caller
+// releases it.
+func parseEnvelope(body []byte, st *scanState) (Envelope, error) {
+	env := Envelope{Raw: body}
 	err := st.scan(body, true)
 	if err != nil {
 		return env, &EnvelopeError{Code: CodeInvalidJSON, Detail: "body is not valid JSON: " + err.Error()}

@@ -131,9 +131,19 @@ func FuzzParseEnvelope(f *testing.F) {
 		if !ok {
 			return
 		}
+		// Normalize looks the key's first member up among the content's
+		// spans, which must give what walking the content gives.
+		st := scanStates.Get().(*scanState)
+		defer st.release()
+		if _, err := parseEnvelope(body, st); err != nil {
+			t.Fatalf("parseEnvelope refused what ParseEnvelope accepts: %v", err)
+		}
 		for _, index := range []CompanyIndex{nil, &fakeIndex{companies: map[string]string{r.Name + "/" + env.ResourceUUID: "c-idx"}}} {
 			k := ChooseKey(r, &env, index)
 			checkKey(t, k, &env)
+			if diff := cmp.Diff(k, chooseKey(r, &env, index, st.content)); diff != "" {
+				t.Fatalf("the key from the content's spans differs (-walked +spans):\n%s", diff)
+			}
 			if a, ok := ParseAction(env.Action); ok {
 				rec := EventRecord(Naming{Prefix: "p."}, r, a, &env, k, nil)
 				if string(rec.Key) != k.Value || rec.Topic != "p."+r.Name {
@@ -330,8 +340,9 @@ func FuzzValidJSON(f *testing.F) {
 }
 
 // checkSpans fails t unless the member spans scan notes for the valid
-// document b are exactly what members walks: those of the top-level object
-// and of the object in its "resource" member, in order.
+// document b are exactly what members walks: those of the top-level object,
+// of the object in its "resource" member and of the object in that one's
+// "content" member, in order.
 func checkSpans(t *testing.T, b []byte) {
 	t.Helper()
 	st := scanStates.Get().(*scanState)
@@ -354,10 +365,15 @@ func checkSpans(t *testing.T, b []byte) {
 		return out
 	}
 	want := walk(b)
-	var res []kv
+	var res, content []kv
 	for _, m := range want {
 		if memberName([]byte(m.K)) == "resource" {
 			res = walk([]byte(m.V))
+		}
+	}
+	for _, m := range res {
+		if memberName([]byte(m.K)) == "content" {
+			content = walk([]byte(m.V))
 		}
 	}
 	if diff := cmp.Diff(want, noted(st.top)); diff != "" {
@@ -365,6 +381,9 @@ func checkSpans(t *testing.T, b []byte) {
 	}
 	if diff := cmp.Diff(res, noted(st.res)); diff != "" {
 		t.Fatalf("resource spans disagree with members (-members +spans):\n%s", diff)
+	}
+	if diff := cmp.Diff(content, noted(st.content)); diff != "" {
+		t.Fatalf("content spans disagree with members (-members +spans):\n%s", diff)
 	}
 }
 

@@ -30,8 +30,10 @@ func (e *syntaxError) Error() string { return fmt.Sprintf("%s at byte %d", e.msg
 //
 // On the way it notes where the members of the top-level object are and,
 // when one of them is "resource" holding an object, where that object's
-// members are: ParseEnvelope reads the envelope from these spans instead of
-// walking the body again (twice over the resource's content).
+// members are, and those of the object in its "content": ParseEnvelope
+// reads the envelope from these spans instead of walking the body again
+// (twice over the resource's content), and the key is looked up in the
+// content's members without walking the content from its start.
 type validator struct {
 	b     []byte
 	i     int
@@ -40,7 +42,9 @@ type validator struct {
 
 	spans      bool   // note the members below
 	top, res   []span // the top-level object's members; resource's
+	content    []span // the members of resource's "content" object
 	inResource bool   // scanning the top-level "resource" member's value
+	inContent  bool   // scanning that object's "content" member's value
 }
 
 // span is an object member: its raw key (between the quotes) is
@@ -49,12 +53,12 @@ type span struct{ key, keyEnd, val, end int }
 
 // scanState is what a validation reuses from body to body.
 type scanState struct {
-	keys     [][]byte
-	top, res []span
+	keys              [][]byte
+	top, res, content []span
 }
 
 var scanStates = sync.Pool{New: func() any {
-	return &scanState{keys: make([][]byte, 0, 64), top: make([]span, 0, 8), res: make([]span, 0, 8)}
+	return &scanState{keys: make([][]byte, 0, 64), top: make([]span, 0, 8), res: make([]span, 0, 8), content: make([]span, 0, 16)}
 }}
 
 // validJSON reports the first reason b is not an acceptable JSON document.
@@ -68,12 +72,15 @@ func validJSON(b []byte) error {
 // no more spans than an ordinary envelope needs.
 func (st *scanState) release() {
 	clear(st.keys[:cap(st.keys)])
-	st.keys, st.top, st.res = st.keys[:0], st.top[:0], st.res[:0]
+	st.keys, st.top, st.res, st.content = st.keys[:0], st.top[:0], st.res[:0], st.content[:0]
 	if cap(st.top) > keptSpans {
 		st.top = make([]span, 0, 8)
 	}
 	if cap(st.res) > keptSpans {
 		st.res = make([]span, 0, 8)
+	}
+	if cap(st.content) > keptSpans {
+		st.content = make([]span, 0, 16)
 	}
 	scanStates.Put(st)
 }
@@ -83,14 +90,15 @@ func (st *scanState) release() {
 const keptSpans = 64
 
 // scan validates b (see validator) and, with spans, leaves in st.top the
-// members of its top-level object and in st.res those of the object in its
-// top-level "resource" member, as members would give them; they are
+// members of its top-level object, in st.res those of the object in its
+// top-level "resource" member and in st.content those of the object in
+// that one's "content" member, as members would give them; they are
 // complete only when b is acceptable.
 func (st *scanState) scan(b []byte, spans bool) error {
 	// Reuse the key stack: growing a fresh one for every body was most of
 	// the validator's allocations (a local array escapes: value recurses).
-	v := validator{b: b, keys: st.keys[:0], spans: spans, top: st.top[:0], res: st.res[:0]}
-	defer func() { st.keys, st.top, st.res = v.keys, v.top, v.res }()
+	v := validator{b: b, keys: st.keys[:0], spans: spans, top: st.top[:0], res: st.res[:0], content: st.content[:0]}
+	defer func() { st.keys, st.top, st.res, st.content = v.keys, v.top, v.res, v.content }()
 	v.ws()
 	if v.i == len(b) {
 		return &syntaxError{v.i, "empty body"}
@@ -209,20 +217,32 @@ func (v *validator) object() error {
 		v.i++
 		v.ws()
 		val := v.i
-		note := v.spans && (v.depth == 1 || v.depth == 2 && v.inResource)
-		if note && v.depth == 1 {
-			v.inResource = string(key) == "resource"
+		// The depth tells the objects apart: resource's object is at 2
+		// and content's at 3 only when each is its member's value itself,
+		// not an element of an array there.
+		note := v.spans && (v.depth == 1 || v.depth == 2 && v.inResource || v.depth == 3 && v.inContent)
+		if note {
+			switch v.depth {
+			case 1:
+				v.inResource = string(key) == "resource"
+			case 2:
+				v.inContent = string(key) == "content"
+			}
 		}
 		if err := v.value(); err != nil {
 			return err
 		}
 		if note {
 			sp := span{key: keyAt + 1, keyEnd: keyEnd, val: val, end: v.i}
-			if v.depth == 1 {
+			switch v.depth {
+			case 1:
 				v.top = append(v.top, sp)
 				v.inResource = false
-			} else {
+			case 2:
 				v.res = append(v.res, sp)
+				v.inContent = false
+			default:
+				v.content = append(v.content, sp)
 			}
 		}
 		v.ws()

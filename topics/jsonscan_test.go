@@ -379,6 +379,11 @@ func TestScanNotesTheEnvelopesMembers(t *testing.T) {
 		`{"resource":[{"type":"in an array"}]}`,
 		`[{"resource":{"type":"under an array"}}]`,
 		`{}`, `{"resource":{}}`, `"resource"`, `7`,
+		`{"resource":{"\u0063ontent":{"company":{"id":"c"},"x":[{"y":1}]},"type":"T"}}`,
+		`{"resource":{"content":[{"company":"in an array"}]}}`,
+		`{"resource":{"content":{"content":{"deeper":1},"k":"v"}},"content":{"top":1}}`,
+		`{"content":{"top":1},"resource":{"x":{"content":{"no":1}},"content":null}}`,
+		`{"resource":[{"content":{"under":"an array"}}]}`,
 	} {
 		t.Run(b, func(t *testing.T) { checkSpans(t, []byte(b)) })
 	}
@@ -394,6 +399,13 @@ func TestScanNotesTheEnvelopesMembers(t *testing.T) {
 	}
 	if got := string(b[st.res[0].val:st.res[0].end]); got != `"X"` {
 		t.Fatalf("resource.type's value %q, want \"X\"", got)
+	}
+	b = []byte(`{"resource":{"content":{"a":1,"b":{"c":2}},"x":{"d":3}}}`)
+	if err := st.scan(b, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.content) != 2 || string(b[st.content[1].val:st.content[1].end]) != `{"c":2}` {
+		t.Fatalf("content spans %v, want a and b", st.content)
 	}
 }
 

@@ -48,9 +48,17 @@ type CompanyIndex interface {
 // CompanyPaths, a /companies/{id}/ segment of resource.url, the index (when
 // not nil), and finally resource.uuid. This is the only place keys are chosen.
 func ChooseKey(r *Resource, env *Envelope, index CompanyIndex) Key {
+	return chooseKey(r, env, index, nil)
+}
+
+// chooseKey is ChooseKey given, when content is not nil, the member spans
+// of env.Content in env.Raw that the validator noted (scanState.content;
+// empty when the content is no object or has no members): a path's first
+// member is then found among them instead of by walking the content.
+func chooseKey(r *Resource, env *Envelope, index CompanyIndex, content []span) Key {
 	for _, p := range r.CompanyPaths {
 		kp := cachedKeyPath(p)
-		if ids := kp.eval(env); len(ids) > 0 {
+		if ids := kp.eval(env, content); len(ids) > 0 {
 			return Key{Value: ids[0], CompanyID: ids[0], CompanyIDs: ids, Source: SourcePayload}
 		}
 	}
@@ -115,7 +123,7 @@ func parseKeyPath(p string) (keyPath, error) {
 	return kp, nil
 }
 
-func (kp keyPath) eval(env *Envelope) []string {
+func (kp keyPath) eval(env *Envelope, content []span) []string {
 	if kp.root == "resource" {
 		if validCompanyID(env.ResourceUUID) {
 			return []string{env.ResourceUUID}
@@ -123,7 +131,27 @@ func (kp keyPath) eval(env *Envelope) []string {
 		return nil
 	}
 	var out idSet
-	collect(env.Content, kp.segs, &out)
+	if content == nil {
+		collect(env.Content, kp.segs, &out)
+		return out.ids
+	}
+	// The first member from the spans, then as collect goes on.
+	first := kp.segs[0]
+	for _, m := range content {
+		if !keyEquals(env.Raw[m.key:m.keyEnd], first.name) {
+			continue
+		}
+		next := env.Raw[m.val:m.end]
+		if !first.each {
+			collect(next, kp.segs[1:], &out)
+			break
+		}
+		elements(next, func(el []byte) bool {
+			collect(el, kp.segs[1:], &out)
+			return true
+		})
+		break
+	}
 	return out.ids
 }
 

@@ -72,7 +72,9 @@ func Normalize(body []byte, n Naming, index CompanyIndex) (Routed, error) {
 // Normalize's record.
 func NormalizeTraced(body []byte, n Naming, index CompanyIndex, tc TraceContext) (Routed, error) {
 	var ev Routed
-	env, err := ParseEnvelope(body)
+	st := scanStates.Get().(*scanState)
+	defer st.release()
+	env, err := parseEnvelope(body, st)
 	ev.Envelope = env
 	if err != nil {
 		// Any parse error stops here: routing an envelope that was not read
@@ -103,7 +105,7 @@ func NormalizeTraced(body []byte, n Naming, index CompanyIndex, tc TraceContext)
 		return ev, &Error{Kind: KindUnroutable, Code: CodeUnsupportedAction,
 			Detail: fmt.Sprintf("resource %s does not support action %s", Quote(env.Type), Quote(env.Action))}
 	}
-	ev.Key = ChooseKey(res, &ev.Envelope, index)
+	ev.Key = chooseKey(res, &ev.Envelope, index, st.content)
 	tc = tc.Checked()
 	ev.Record = eventRecord(n, res, act, &ev.Envelope, ev.Key, tc, appendCloudEvent(nil, res, act, &ev.Envelope, ev.Key, tc))
 	if up, ok := IndexUpdate(n, res, act, &ev.Envelope, ev.Key, index); ok {
