@@ -156,12 +156,29 @@ func (a *Auth) Authenticate(r *http.Request) error {
 	return err
 }
 
-// Challenge is the WWW-Authenticate value of a 401.
-func (a *Auth) Challenge() string {
-	if a != nil && a.oauth {
-		return `Bearer realm="webhook-bridge"`
+// Challenge is the WWW-Authenticate value of the 401 that err caused: with
+// OAuth2 on, a Bearer challenge (RFC 6750, section 3). When a Bearer token
+// was presented and refused it says error="invalid_token", the code OAuth2
+// clients take as "get a new token"; when none was, it has no error code,
+// as the RFC asks. The description says whether the token expired and
+// nothing more about it.
+func (a *Auth) Challenge(err error) string {
+	if a == nil || !a.oauth {
+		return ""
 	}
-	return ""
+	const challenge = `Bearer realm="webhook-bridge"`
+	var af *AuthFailure
+	if !errors.As(err, &af) {
+		return challenge
+	}
+	switch af.Reason {
+	case "expired_token":
+		return challenge + `, error="invalid_token", error_description="the access token expired"`
+	case "malformed_token", "bad_signature", "wrong_audience", "premature_token", "revoked_token":
+		return challenge + `, error="invalid_token", error_description="the access token is not valid"`
+	default: // no Bearer token presented (a webhook token may have been)
+		return challenge
+	}
 }
 
 func (a *Auth) checkToken(r *http.Request) error {

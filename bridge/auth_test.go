@@ -700,8 +700,8 @@ func TestAuthBearer(t *testing.T) {
 				if code := authErrorCode(t, got); code != "unauthorized" {
 					t.Errorf(`error = %q, want "unauthorized"`, code)
 				}
-				if ch := got.header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer ") {
-					t.Errorf(`WWW-Authenticate = %q, want a Bearer challenge`, ch)
+				if ch, want := got.header.Get("WWW-Authenticate"), bearerChallenge(tt.reason); ch != want {
+					t.Errorf("WWW-Authenticate = %q, want %q", ch, want)
 				}
 			}
 			if diff := cmp.Diff(wantTopics, b.pub.published()); diff != "" {
@@ -715,6 +715,21 @@ func TestAuthBearer(t *testing.T) {
 }
 
 func cfgPtr(c bridge.AuthConfig) *bridge.AuthConfig { return &c }
+
+// bearerChallenge is the WWW-Authenticate of a 401 for reason, with OAuth2
+// on (RFC 6750, section 3): error="invalid_token" only when a Bearer token
+// was presented and refused.
+func bearerChallenge(reason string) string {
+	const base = `Bearer realm="webhook-bridge"`
+	switch reason {
+	case "missing_bearer", "missing_token", "invalid_token":
+		return base
+	case "expired_token":
+		return base + `, error="invalid_token", error_description="the access token expired"`
+	default:
+		return base + `, error="invalid_token", error_description="the access token is not valid"`
+	}
+}
 
 func TestAuthExpiresInFollowsTheClock(t *testing.T) {
 	// expires_in must agree with the clock that checks expiry: a client that
@@ -774,8 +789,8 @@ func TestAuthTokenOrOAuth2(t *testing.T) {
 				if code := authErrorCode(t, got); code != "unauthorized" {
 					t.Errorf(`error = %q, want "unauthorized"`, code)
 				}
-				if ch := got.header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer ") {
-					t.Errorf(`WWW-Authenticate = %q, want a Bearer challenge`, ch)
+				if ch, want := got.header.Get("WWW-Authenticate"), bearerChallenge(tt.reason); ch != want {
+					t.Errorf("WWW-Authenticate = %q, want %q", ch, want)
 				}
 			}
 			if diff := cmp.Diff(wantTopics, b.pub.published()); diff != "" {

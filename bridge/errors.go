@@ -92,7 +92,7 @@ func (s *Server) httpError(err error, c echo.Context) {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int((max(after, time.Second)+time.Second-1)/time.Second)))
 		}
 		if e.Kind == KindUnauthorized && s.opts.Auth != nil {
-			if ch := s.opts.Auth.Challenge(); ch != "" {
+			if ch := s.opts.Auth.Challenge(e.Err); ch != "" {
 				c.Response().Header().Set("WWW-Authenticate", ch)
 			}
 		}

@@ -25,8 +25,9 @@ type Authenticator interface {
 	// Authenticate returns nil for a valid delivery, else an error whose text
 	// says why without repeating any presented secret.
 	Authenticate(r *http.Request) error
-	// Challenge is the WWW-Authenticate value of a 401, "" for none.
-	Challenge() string
+	// Challenge is the WWW-Authenticate value of the 401 that err (from
+	// Authenticate) caused, "" for none.
+	Challenge(err error) string
 }
 
 // Options configure a Server. There are no defaults here: a zero value

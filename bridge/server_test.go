@@ -641,7 +641,7 @@ type refuseAll struct{}
 func (refuseAll) Authenticate(*http.Request) error {
 	return &bridge.AuthFailure{Reason: "invalid_token"}
 }
-func (refuseAll) Challenge() string { return `Bearer realm="webhook-bridge"` }
+func (refuseAll) Challenge(error) string { return `Bearer realm="webhook-bridge"` }
 
 func TestUnauthenticatedDeliveryIsWrittenNowhere(t *testing.T) {
 	tests := []struct {
