@@ -21,6 +21,9 @@ func TestDedupKeysKeepIDsApart(t *testing.T) {
 		"7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d0",   // 35 characters
 		"7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d0g",  // not hex
 		"7d3c1a520b8e-4f61-9a7e-2f5c8e4b1d09--", // dashes elsewhere
+		"7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d--",  // dashes for digits, 36 characters
+		"7d3c1a52-0b8e-4f61-9a7e-2f5c8e4b1d00",  // the same digits, then zeros
+		"7d3c1a52-0b8e-4f61-9a7e--2f5c8e4b1d0",  // a dash where the last group starts
 		"7d3c1a520b8e4f619a7e2f5c8e4b1d09",      // the same bytes, no dashes
 		"evt-1", "evt-2", strings.Repeat("x", 256),
 	}

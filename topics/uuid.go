@@ -8,19 +8,20 @@ func ParseCanonicalUUID[T string | []byte](s T) (id [16]byte, ok bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return id, false
 	}
+	// Exactly the 32 digits between the four dashes: a '-' anywhere else is
+	// not a digit, so two ids that differ as written never share bytes.
 	j := 0
-	for i := 0; i < 36; {
-		if s[i] == '-' {
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
 			i++
-			continue
 		}
 		hi, ok1 := hexDigit(s[i])
 		lo, ok2 := hexDigit(s[i+1])
 		if !ok1 || !ok2 {
-			return id, false
+			return [16]byte{}, false
 		}
 		id[j] = hi<<4 | lo
-		i, j = i+2, j+1
+		j++
 	}
 	return id, true
 }

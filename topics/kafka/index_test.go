@@ -76,6 +76,20 @@ func TestIndexLearnAndLookup(t *testing.T) {
 			wantLen: 3,
 		},
 		{
+			name: "dashes where digits belong are another spelling",
+			give: []topics.Record{
+				mapping("subscription", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeee00", coA),
+				mapping("subscription", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeee--", coB),
+				mapping("subscription", "aaaaaaaa-bbbb-cccc-dddd--eeeeeeeeeee", coB),
+			},
+			lookups: []lookup{
+				{"subscription", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeee00", coA},
+				{"subscription", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeee--", coB},
+				{"subscription", "aaaaaaaa-bbbb-cccc-dddd--eeeeeeeeeee", coB},
+			},
+			wantLen: 3,
+		},
+		{
 			name:    "a name outside the catalog is kept too",
 			give:    []topics.Record{mapping("opportunity", sub1, coA)},
 			lookups: []lookup{{"opportunity", sub1, coA}},
