@@ -60,6 +60,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		printEnv(stdout)
 		return nil
 	}
+	for _, a := range rest {
+		if a == "-h" || a == "--help" || a == "-help" {
+			return commandHelp(cmd, stdout)
+		}
+	}
 	if cmd == "version" {
 		v, c, g := bridge.BuildInfo()
 		fmt.Fprintf(stdout, "webhook-bridge %s (commit %s, %s)\n", v, c, g)
@@ -67,11 +72,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cmd == "healthcheck" {
 		return healthcheck(ctx, rest, stdout)
-	}
-	for _, a := range rest {
-		if a == "-h" || a == "--help" || a == "-help" {
-			return commandHelp(cmd, stdout)
-		}
 	}
 	cfg, err := loadConfig()
 	if err != nil {
@@ -100,8 +100,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func commandHelp(cmd string, w io.Writer) error {
 	switch cmd {
+	case "version":
+		fmt.Fprintln(w, "Usage: webhook-bridge version\n\nPrints the version, commit and Go version this binary was built from.")
+		return nil
+	case "healthcheck":
+		fmt.Fprintln(w, "Usage: webhook-bridge healthcheck [URL]\n\nGETs URL and exits 0 only on a 200 answer within 5s. Without URL it asks\nthis host's /readyz on BRIDGE_ADMIN_ADDR (default "+defaultOf("AdminAddr")+"). For container\nimages without a shell or curl.")
+		return nil
 	case "tail":
-		fs, _ := tailFlags(io.Discard)
+		fs, _, _ := tailFlags(io.Discard)
 		fmt.Fprintln(w, "Usage: webhook-bridge tail [flags]\n\nPrints records as JSON lines, filtering on headers without decoding values.\n\nFlags:")
 		fs.SetOutput(w)
 		fs.PrintDefaults()

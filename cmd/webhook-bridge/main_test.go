@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -115,6 +117,44 @@ func TestHelpListsEveryVariableWithItsDefault(t *testing.T) {
 				t.Errorf("%v: the help line of %s does not show its default %q: %q", args, name, def, line)
 			}
 		}
+	}
+}
+
+// Every command of the usage answers --help with its own usage and exit 0,
+// without acting: healthcheck does not probe "--help" as a URL. A command's
+// help lists every flag it parses (tail's -quarantine once was left out).
+func TestEveryCommandTakesHelp(t *testing.T) {
+	var cmds []string
+	for _, l := range strings.Split(usage, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "webhook-bridge" && !strings.HasPrefix(f[1], "-") && !slices.Contains(cmds, f[1]) {
+			cmds = append(cmds, f[1])
+		}
+	}
+	if len(cmds) < 8 {
+		t.Fatalf("found only %v in the usage", cmds)
+	}
+	for _, cmd := range cmds {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{cmd, "--help"}, &out, io.Discard); err != nil {
+			t.Errorf("%s --help: %v", cmd, err)
+			continue
+		}
+		if cmd != "serve" && cmd != "dev" && !strings.Contains(out.String(), "webhook-bridge "+cmd) {
+			t.Errorf("%s --help does not show its own usage:\n%s", cmd, out.String())
+		}
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"tail", "--help"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	fs, _, _ := tailFlags(io.Discard)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(out.String(), "-"+f.Name) {
+			t.Errorf("tail --help does not list -%s", f.Name)
+		}
+	})
+	if !strings.Contains(out.String(), "-quarantine") {
+		t.Errorf("tail --help does not list -quarantine:\n%s", out.String())
 	}
 }
 

@@ -59,8 +59,8 @@ func topicsCmd(ctx context.Context, cfg Config, args []string, stdout io.Writer)
 	return err
 }
 
-// tailFlags declares tail's flags.
-func tailFlags(stderr io.Writer) (*flag.FlagSet, *kafka.TailOptions) {
+// tailFlags declares tail's flags, --help's list included.
+func tailFlags(stderr io.Writer) (*flag.FlagSet, *kafka.TailOptions, *bool) {
 	o := &kafka.TailOptions{}
 	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -69,13 +69,13 @@ func tailFlags(stderr io.Writer) (*flag.FlagSet, *kafka.TailOptions) {
 	fs.StringVar(&o.Company, "company", "", "only records of this company id")
 	fs.BoolVar(&o.FromBeginning, "from-beginning", false, "start at the oldest record instead of new ones only")
 	fs.IntVar(&o.Limit, "limit", 0, "exit after printing this many records (0: run until interrupted)")
-	return fs, o
+	quarantine := fs.Bool("quarantine", false, "read the quarantine topic instead of the resource topics")
+	return fs, o, quarantine
 }
 
 // tailCmd runs `tail`.
 func tailCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
-	fs, o := tailFlags(stderr)
-	quarantine := fs.Bool("quarantine", false, "read the quarantine topic instead of the resource topics")
+	fs, o, quarantine := tailFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
