@@ -50,7 +50,11 @@ type TopicState struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Admin creates and inspects the bridge's topics. Close it when done.
+// Admin creates and inspects the bridge's topics. Each call closes its
+// connections before it returns: a kafka-go transport left open refreshes
+// the metadata of every topic in the cluster every few seconds, which an
+// Admin kept for a process's life (for Check) would do for nothing. Close
+// it when done.
 type Admin struct {
 	c       *kafkago.Client
 	t       *kafkago.Transport
@@ -70,13 +74,14 @@ func NewAdmin(cfg Config, timeout time.Duration) (*Admin, error) {
 }
 
 // Close closes the Admin's connections and ends its transport's background
-// metadata refresh.
+// metadata refresh. A later call connects again.
 func (a *Admin) Close() { a.t.CloseIdleConnections() }
 
 // Create makes every topic in names that does not exist yet. It is
 // idempotent, and reports a topic that exists with another partition count
 // as a mismatch without touching it.
 func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]TopicState, error) {
+	defer a.Close()
 	if spec.Partitions <= 0 || spec.ReplicationFactor <= 0 {
 		return nil, fmt.Errorf("topic partitions (%d) and replication factor (%d) must be positive", spec.Partitions, spec.ReplicationFactor)
 	}
@@ -140,6 +145,7 @@ func (a *Admin) Create(ctx context.Context, names []string, spec TopicSpec) ([]T
 
 // Describe returns how each named topic that exists is set up.
 func (a *Admin) Describe(ctx context.Context, names []string) (map[string]TopicInfo, error) {
+	defer a.Close()
 	existing, err := a.existing(ctx, names)
 	if err != nil {
 		return nil, err
@@ -181,6 +187,7 @@ func (a *Admin) Describe(ctx context.Context, names []string) (map[string]TopicI
 
 // Partitions returns the partition count of each named topic that exists.
 func (a *Admin) Partitions(ctx context.Context, names []string) (map[string]int, error) {
+	defer a.Close()
 	existing, err := a.existing(ctx, names)
 	if err != nil {
 		return nil, err
