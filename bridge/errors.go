@@ -22,6 +22,7 @@ const (
 	KindUnroutable               // 422: a valid envelope the catalog cannot route
 	KindUnavailable              // 503: Kafka did not acknowledge; retry later
 	KindThrottled                // 429: too many failed authentications
+	KindTimeout                  // 408: the body did not arrive in time
 )
 
 var kindStatus = map[Kind]int{
@@ -32,6 +33,7 @@ var kindStatus = map[Kind]int{
 	KindUnroutable:   http.StatusUnprocessableEntity,
 	KindUnavailable:  http.StatusServiceUnavailable,
 	KindThrottled:    http.StatusTooManyRequests,
+	KindTimeout:      http.StatusRequestTimeout,
 }
 
 // Error is an error with a Kind, a short machine-readable Code and a message

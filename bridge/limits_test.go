@@ -1,7 +1,11 @@
 package bridge_test
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -99,5 +103,48 @@ func TestBodiesAreHeldWithinTheMemoryBudget(t *testing.T) {
 	// 3 MiB holds three bodies of ~0.9 MB: at most three reached Publish.
 	if over := len(tb.pub.records()); over == 0 || over > 3 {
 		t.Errorf("%d requests reached Publish with a 3 MiB budget for 0.9 MB bodies, want 1 to 3", over)
+	}
+}
+
+// TestASlowBodyIsATimeoutNotBadInput: a body that does not arrive within the
+// publish timeout gets 408 body_timeout (the sender is slow, not wrong; the
+// marketplace retries), nothing is written, and the server goes on serving.
+func TestASlowBodyIsATimeoutNotBadInput(t *testing.T) {
+	tb := newTestBridge(bridge.Options{PublishTimeout: 300 * time.Millisecond})
+	ts := httptest.NewServer(tb.srv)
+	defer ts.Close()
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// 8 of the 100 bytes announced, then nothing.
+	fmt.Fprintf(conn, "POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"uuid\":")
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound for a hang
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	var body struct{ Error, Message string }
+	if err := json.Unmarshal(b, &body); err != nil {
+		t.Fatalf("body %q: %v", b, err)
+	}
+	if resp.StatusCode != http.StatusRequestTimeout || body.Error != "body_timeout" {
+		t.Errorf("a body cut short in time: %d %s, want 408 body_timeout", resp.StatusCode, b)
+	}
+	tb.pub.mu.Lock()
+	n := len(tb.pub.recs)
+	tb.pub.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d records written for a body that never arrived", n)
+	}
+	r, err := http.Post(ts.URL+"/webhooks", "application/json", strings.NewReader(fmt.Sprintf(orderEvent, time.Now().UnixNano())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusAccepted {
+		t.Errorf("the next delivery: %d, want 202", r.StatusCode)
 	}
 }

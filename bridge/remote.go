@@ -18,10 +18,12 @@ func (s *Server) client(r *http.Request) (ip string, viaProxy bool) {
 		peer = host
 	}
 	if len(s.opts.TrustedProxies) == 0 {
+		s.untrustedForward(r, peer)
 		return peer, false
 	}
 	addr, err := netip.ParseAddr(peer)
 	if err != nil || !s.trusted(addr) {
+		s.untrustedForward(r, peer)
 		return peer, false
 	}
 	hops := r.Header.Values("X-Forwarded-For")
@@ -53,6 +55,19 @@ func (s *Server) client(r *http.Request) (ip string, viaProxy bool) {
 	// Every hop is a trusted proxy: the left-most is as close to the
 	// client as the header gets.
 	return found.String(), found != addr
+}
+
+// untrustedForward warns, once per process, that a request came with
+// X-Forwarded-For from a peer that is not a trusted proxy. Behind a proxy
+// that is not listed, every sender shares the proxy's address, so one
+// sender's failed authentications would get them all throttled.
+func (s *Server) untrustedForward(r *http.Request, peer string) {
+	if s.warnedForward.Load() || r.Header.Get("X-Forwarded-For") == "" || !s.warnedForward.CompareAndSwap(false, true) {
+		return
+	}
+	s.log.Warn().Str("peer", peer).Msg("a request carries X-Forwarded-For from a peer not in BRIDGE_TRUSTED_PROXIES: " +
+		"the log and the failed-authentication throttle take the peer for the client; if it is a proxy, list it, " +
+		"or one sender's failures get every sender behind it throttled (shown once)")
 }
 
 // trusted reports whether a is one of Options.TrustedProxies.

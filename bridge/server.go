@@ -113,7 +113,10 @@ type Server struct {
 	throttle  *throttle      // nil when off
 	failLog   zerolog.Logger // sampled: the log of refused authentications
 	logSeq    atomic.Uint64  // requests answered below 400, for LogSample
-	date      dateHeader
+	// warnedForward: the warning about X-Forwarded-For from an untrusted
+	// peer was logged.
+	warnedForward atomic.Bool
+	date          dateHeader
 
 	tracer trace.TracerProvider // nil when tracing is off
 }

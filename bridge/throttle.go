@@ -10,8 +10,10 @@ import (
 // throttle limits failed authentications per client address with a token
 // bucket: each failure takes a token, and an address with none left is
 // refused with 429 before its credentials are checked, so guessing slows to
-// the refill rate. A success takes nothing: a sender with valid credentials
-// is never throttled.
+// the refill rate. A success takes nothing, but the bucket is the
+// address's: senders behind a proxy that is not in TrustedProxies share the
+// proxy's bucket, so one sender's failures throttle them all (the server
+// warns once when it sees X-Forwarded-For from an untrusted peer).
 type throttle struct {
 	every rate.Limit
 	burst int

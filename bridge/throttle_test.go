@@ -161,3 +161,51 @@ func TestTrustedProxies(t *testing.T) {
 		t.Errorf("the guessing client with a forged hop: %d, want 429", got)
 	}
 }
+
+// TestUntrustedForwardWarnsOnce: X-Forwarded-For from a peer that is not a
+// trusted proxy is ignored, and said so once: behind an unlisted proxy every
+// sender shares one throttle bucket.
+func TestUntrustedForwardWarnsOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		trusted []netip.Prefix
+	}{
+		{"no trusted proxies", nil},
+		{"a peer outside them", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := &logBuf{}
+			srv := bridge.NewServer(&pubSpy{}, testOptions(bridge.Options{Naming: topics.Naming{Prefix: "appdirect."},
+				TrustedProxies: tt.trusted}), zerolog.New(logs))
+			warnings := func() int {
+				n := 0
+				for _, l := range logs.lines(t) {
+					if msg, _ := l["message"].(string); l["level"] == "warn" && strings.Contains(msg, "X-Forwarded-For") {
+						n++
+						if l["peer"] != "203.0.113.5" {
+							t.Errorf("warning names peer %v, want 203.0.113.5", l["peer"])
+						}
+					}
+				}
+				return n
+			}
+			send := func(xff string) {
+				r := httptest.NewRequest(http.MethodPost, "/webhooks", strings.NewReader(fmt.Sprintf(orderEvent, time.Now().UnixNano())))
+				r.RemoteAddr = "203.0.113.5:1000"
+				if xff != "" {
+					r.Header.Set("X-Forwarded-For", xff)
+				}
+				srv.ServeHTTP(httptest.NewRecorder(), r)
+			}
+			send("")
+			if n := warnings(); n != 0 {
+				t.Fatalf("%d warnings without X-Forwarded-For, want none", n)
+			}
+			send("192.0.2.1")
+			send("192.0.2.2")
+			if n := warnings(); n != 1 {
+				t.Errorf("%d warnings after two requests with X-Forwarded-For, want 1", n)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"syscall"
 	"time"
 
@@ -342,8 +343,12 @@ func readBodyWith(r *http.Request, limit int64, buf []byte, grow func(int64) err
 		if err == io.EOF {
 			return buf, nil
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The sender is slow, not wrong: a status it retries, not "bad input".
+			return nil, &Error{Kind: KindTimeout, Code: "body_timeout", Message: "the request body did not arrive within the publish timeout; nothing was written", Err: err}
+		}
 		if err != nil {
-			return nil, &Error{Kind: KindInvalid, Code: "body_unreadable", Message: "the request body could not be read", Err: err}
+			return nil, &Error{Kind: KindInvalid, Code: "body_unreadable", Message: "the request body could not be read; nothing was written", Err: err}
 		}
 	}
 }
