@@ -2260,6 +2260,21 @@ func TestGrafanaDashboardShape(t *testing.T) {
 	if len(ids) == 0 {
 		t.Error("dashboard.json has no panels")
 	}
+	// "All" must mean the bridge's jobs and instances, the values the
+	// variable found: a catch-all such as ".*" makes up{job=~"$job"}, the
+	// process_* and go_* panels select every target a shared Prometheus
+	// scrapes.
+	tmpl, _ := dash["templating"].(map[string]any)
+	vars, _ := tmpl["list"].([]any)
+	for _, v := range vars {
+		vm, _ := v.(map[string]any)
+		if all, ok := vm["allValue"].(string); ok && all != "" {
+			t.Errorf("variable %v has allValue %q: with All selected its panels would select other jobs too", vm["name"], all)
+		}
+	}
+	if len(vars) < 3 {
+		t.Errorf("dashboard.json has %d template variables, want datasource, job and instance", len(vars))
+	}
 }
 
 // TestGrafanaDashboardCheckIsAbleToFail feeds the checker a metric the
