@@ -26,6 +26,11 @@ import (
 // envPrefix is the prefix of every environment variable the binary reads.
 const envPrefix = "BRIDGE"
 
+// shutdownMargin is what a shutdown needs beyond the grace period and the
+// last publish: net/http looks for idle connections every 500ms, then the
+// writer closes and the last spans are flushed.
+const shutdownMargin = 2 * time.Second
+
 // Config is every setting, read from BRIDGE_* environment variables. Its tags
 // are the documentation: `--help` prints them.
 type Config struct {
@@ -60,7 +65,7 @@ type Config struct {
 	PublishTimeout        time.Duration     `envconfig:"PUBLISH_TIMEOUT" default:"15s" desc:"how long a webhook request may take from its arrival, Kafka's acks=all included, before it is answered 503: above a dead broker's fencing (broker.session.timeout.ms, 9s by default, plus a controller election) and well under the marketplace's 30s"`
 	MaxInFlightBytes      int64             `envconfig:"MAX_INFLIGHT_BYTES" default:"67108864" desc:"budget of webhook bodies held in memory at once, counted as they are read; over it the answer is 503 with Retry-After (slow bodies are cut by HTTP_READ_TIMEOUT)"`
 	RetryAfter            time.Duration     `envconfig:"RETRY_AFTER" default:"5s" desc:"the Retry-After of a 503: when the marketplace (or any client) should try again"`
-	MaxInFlight           int               `envconfig:"MAX_INFLIGHT" default:"5000" desc:"most webhook requests served at once; above it the answer is 503 at once. Size it to the peak rate times PUBLISH_TIMEOUT: while a broker is being fenced every acks=all write waits (MAX_INFLIGHT_BYTES bounds the bodies held)"`
+	MaxInFlight           int               `envconfig:"MAX_INFLIGHT" default:"4000" desc:"most webhook requests served at once; above it the answer is 503 at once. Size it to the peak rate times PUBLISH_TIMEOUT: while a broker is being fenced every acks=all write waits (MAX_INFLIGHT_BYTES bounds the bodies held). Keep it below HTTP_MAX_CONNS: a connection carries one request at a time, so at or above it new connections are reset instead of answered 503"`
 	DedupTTL              time.Duration     `envconfig:"DEDUP_TTL" default:"1h" desc:"how long an acknowledged event id is remembered so a redelivery gets 2xx without a second record (0 turns it off)"`
 	DedupMaxEntries       int               `envconfig:"DEDUP_MAX_ENTRIES" default:"100000" desc:"most event ids remembered for dedup (oldest dropped first)"`
 	IndexCatchUp          time.Duration     `envconfig:"INDEX_CATCHUP_TIMEOUT" default:"2m" desc:"at start, readiness waits at most this long for the company index to be read (0: no bound); after it, REMOVED events of entities not read yet are keyed by their own uuid"`
@@ -69,7 +74,7 @@ type Config struct {
 	KafkaMetadataTimeout  time.Duration     `envconfig:"KAFKA_METADATA_TIMEOUT" default:"2s" desc:"bounds one metadata request to one broker (all brokers are asked at once; the first answer wins)"`
 	KafkaStallCheck       time.Duration     `envconfig:"KAFKA_STALL_CHECK" default:"500ms" desc:"while a produce waits, how often the writer checks whether the partition's leader moved (it then resends to the new leader)"`
 	KafkaDialTimeout      time.Duration     `envconfig:"KAFKA_DIAL_TIMEOUT" default:"5s" desc:"bounds connecting to a broker"`
-	KafkaHealthInterval   time.Duration     `envconfig:"KAFKA_HEALTH_INTERVAL" default:"2s" desc:"how often Kafka's reachability and the topics are checked (the webhook_bridge_kafka_up metric and the log; readiness does not depend on it)"`
+	KafkaHealthInterval   time.Duration     `envconfig:"KAFKA_HEALTH_INTERVAL" default:"10s" desc:"how often Kafka's reachability and the topics are checked (the webhook_bridge_kafka_up metric and the log; readiness does not depend on it); each check opens a connection to every broker, TLS and SASL included"`
 	KafkaAdminTimeout     time.Duration     `envconfig:"KAFKA_ADMIN_TIMEOUT" default:"10s" desc:"bounds one admin request (topic creation and description, health checks)"`
 	TopicMinInSync        int               `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2" desc:"min.insync.replicas of each topic made by topics create: replicas that must hold a record before acks=all acknowledges it (capped at TOPIC_REPLICATION)"`
 	ReadHeaderTimeout     time.Duration     `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"5s" desc:"time to read request headers (cuts off slow clients)"`
@@ -78,7 +83,7 @@ type Config struct {
 	IdleTimeout           time.Duration     `envconfig:"HTTP_IDLE_TIMEOUT" default:"120s" desc:"how long an idle keep-alive connection stays open"`
 	MaxHeaderBytes        int               `envconfig:"HTTP_MAX_HEADER_BYTES" default:"65536" desc:"largest accepted request header block"`
 	ShutdownGrace         time.Duration     `envconfig:"SHUTDOWN_GRACE" default:"5s" desc:"after SIGTERM, how long to keep accepting requests while readiness reports 503"`
-	ShutdownTimeout       time.Duration     `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"after SIGTERM, the most time until exit, grace included"`
+	ShutdownTimeout       time.Duration     `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"after SIGTERM, the most time until exit, grace included; at least SHUTDOWN_GRACE + PUBLISH_TIMEOUT + 2s, and below the orchestrator's kill timeout (terminationGracePeriodSeconds, stop_grace_period)"`
 	LogLevel              string            `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogRequests           string            `envconfig:"LOG_REQUESTS" default:"errors" desc:"which requests get a log line: errors (answered 4xx or 5xx), all, or sample:N (the errors and one in N of the others). Every 4xx and 5xx is logged in every mode (401 and 429 sampled against floods); a 2xx is already recorded in Kafka, with its event-id header, and counted in the metrics"`
 	PProf                 bool              `envconfig:"PPROF" default:"false" desc:"serve Go's profiler (net/http/pprof) under /debug/pprof/ on the admin port, for profiling under load; admin port only, never the webhook port: a profile shows code paths and memory contents, and profiling costs CPU while it runs"`
@@ -117,6 +122,9 @@ func loadConfig() (Config, error) {
 		return c, fmt.Errorf("configuration: BRIDGE_TLS_CERT_FILE and BRIDGE_TLS_KEY_FILE go together; only one is set")
 	case c.ShutdownGrace >= c.ShutdownTimeout:
 		return c, fmt.Errorf("configuration: BRIDGE_SHUTDOWN_GRACE (%s) must be shorter than BRIDGE_SHUTDOWN_TIMEOUT (%s)", c.ShutdownGrace, c.ShutdownTimeout)
+	case c.ShutdownTimeout < c.ShutdownGrace+c.PublishTimeout+shutdownMargin:
+		return c, fmt.Errorf("configuration: BRIDGE_SHUTDOWN_TIMEOUT (%s) must be at least BRIDGE_SHUTDOWN_GRACE + BRIDGE_PUBLISH_TIMEOUT + %s (%s): a webhook accepted at the end of the grace period may wait BRIDGE_PUBLISH_TIMEOUT for Kafka, and then its answer, the writer's close and the last spans need time too",
+			c.ShutdownTimeout, shutdownMargin, c.ShutdownGrace+c.PublishTimeout+shutdownMargin)
 	}
 	if _, err := c.trustedProxies(); err != nil {
 		return c, err
@@ -180,6 +188,9 @@ func (c Config) kafka() (kafka.Config, error) {
 	}
 	if err := kc.Validate(); err != nil {
 		return kc, fmt.Errorf("configuration: %w", err)
+	}
+	if !kc.TLS && (kc.TLSCAFile != "" || kc.TLSCertFile != "" || kc.TLSKeyFile != "") {
+		return kc, fmt.Errorf("configuration: BRIDGE_KAFKA_TLS_CA_FILE, _CERT_FILE or _KEY_FILE is set but BRIDGE_KAFKA_TLS is false: set BRIDGE_KAFKA_TLS=true, or unset the files to connect in plain text")
 	}
 	if kc.SASLMechanism != "" && (kc.SASLUsername == "" || kc.SASLPassword == "") {
 		return kc, fmt.Errorf("configuration: BRIDGE_KAFKA_SASL_MECHANISM needs BRIDGE_KAFKA_SASL_USERNAME and BRIDGE_KAFKA_SASL_PASSWORD")

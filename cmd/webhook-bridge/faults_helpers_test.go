@@ -200,9 +200,10 @@ type faultBridge struct {
 }
 
 // startFaultBridge runs `serve` against kc with the test defaults (publish
-// timeout 3 s, grace 1 s) overridden by env, and waits until /healthz
-// answers. It does not wait for readiness. The process is stopped when the
-// test ends, and its log shown if the test failed.
+// timeout 3 s, grace 1 s, shutdown timeout 10 s, or grace + publish timeout
+// + 3 s when that is longer, a Kafka check every 2 s) overridden by env, and
+// waits until /healthz answers. It does not wait for readiness. The process
+// is stopped when the test ends, and its log shown if the test failed.
 func startFaultBridge(t *testing.T, bin string, kc kafka.Config, n topics.Naming, env map[string]string) *faultBridge {
 	t.Helper()
 	addr, adminAddr := freeAddr(t), freeAddr(t)
@@ -218,9 +219,17 @@ func startFaultBridge(t *testing.T, bin string, kc kafka.Config, n topics.Naming
 		"BRIDGE_PUBLISH_TIMEOUT":       faultPublishTimeout.String(),
 		"BRIDGE_SHUTDOWN_GRACE":        "1s",
 		"BRIDGE_SHUTDOWN_TIMEOUT":      "10s",
+		"BRIDGE_KAFKA_HEALTH_INTERVAL": "2s",  // waitKafka's bounds assume it
 		"BRIDGE_LOG_REQUESTS":          "all", // serverLatencies reads the 2xx lines too
 	}
 	maps.Copy(vars, env)
+	if _, set := env["BRIDGE_SHUTDOWN_TIMEOUT"]; !set {
+		grace, err1 := time.ParseDuration(vars["BRIDGE_SHUTDOWN_GRACE"])
+		publish, err2 := time.ParseDuration(vars["BRIDGE_PUBLISH_TIMEOUT"])
+		if err1 == nil && err2 == nil {
+			vars["BRIDGE_SHUTDOWN_TIMEOUT"] = max(10*time.Second, grace+publish+3*time.Second).String()
+		}
+	}
 	var environ []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, envPrefix+"_") { // a developer's own BRIDGE_* must not leak in

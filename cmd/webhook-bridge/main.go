@@ -80,6 +80,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts the orderly shutdown; a second one stops the
+	// process at once, as if there were no handler.
+	context.AfterFunc(ctx, stop)
 	switch cmd {
 	case "serve":
 		return serve(ctx, cfg, log, false, nil)

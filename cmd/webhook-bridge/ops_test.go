@@ -205,3 +205,52 @@ func TestShutdownFinishesTheRequestInFlight(t *testing.T) {
 		t.Errorf("topic holds %d records, want the in-flight one", len(msgs))
 	}
 }
+
+// A connection carries one request at a time: with BRIDGE_MAX_INFLIGHT not
+// below BRIDGE_HTTP_MAX_CONNS the in-flight bound can never answer 503, so
+// serve says so at start; with the defaults it does not.
+func TestInFlightBoundAboveTheConnectionCapWarns(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, 1)
+	for _, tt := range []struct {
+		name     string
+		maxConns string
+		wantWarn bool
+	}{
+		{"defaults", "", false},
+		{"cap below the bound", "100", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, admin := listenEnv(t)
+			t.Setenv("BRIDGE_KAFKA_BROKERS", strings.Join(kc.Brokers, ","))
+			t.Setenv("BRIDGE_TOPIC_PREFIX", n.Prefix)
+			t.Setenv("BRIDGE_INTERNAL_TOPIC_PREFIX", n.Internal)
+			t.Setenv("BRIDGE_SHUTDOWN_GRACE", "100ms")
+			t.Setenv("BRIDGE_AUTH_TOKENS", "inflight-test-token-7c1d-93b0e5f2a8c4")
+			if tt.maxConns != "" {
+				t.Setenv("BRIDGE_HTTP_MAX_CONNS", tt.maxConns)
+			}
+			var logs syncBuffer
+			srv := runInBackground(t, []string{"serve"}, io.Discard, &logs)
+			waitReady(t, srv, admin)
+			if err := srv.stop(); err != nil {
+				t.Fatalf("serve returned %v after cancel, want nil", err)
+			}
+			if warned := hasWarning(t, logs.String(), "BRIDGE_MAX_INFLIGHT is not below BRIDGE_HTTP_MAX_CONNS"); warned != tt.wantWarn {
+				t.Errorf("warned that the in-flight bound cannot apply: %v, want %v; log:\n%s", warned, tt.wantWarn, logs.String())
+			}
+		})
+	}
+}
+
+// hasWarning reports whether a warn-level line of the JSON log says msg.
+func hasWarning(t *testing.T, log, msg string) bool {
+	t.Helper()
+	for _, l := range logLines(t, log) {
+		if m, _ := l["message"].(string); l["level"] == "warn" && strings.Contains(m, msg) {
+			return true
+		}
+	}
+	return false
+}

@@ -339,6 +339,7 @@ func TestPrometheusEvaluatesTheDashboardAndAlerts(t *testing.T) {
 		"BRIDGE_AUTH_FAILURE_BURST":       "5",
 		"BRIDGE_AUTH_FAILURES_PER_SECOND": "1",
 		"BRIDGE_PUBLISH_TIMEOUT":          "2s",
+		"BRIDGE_KAFKA_HEALTH_INTERVAL":    "2s", // the 10 s bound below counts from Kafka's loss
 	}
 	t0 := time.Now()
 	healthy := startFaultBridge(t, bin, kc, n, env)

@@ -469,13 +469,7 @@ func TestAuthModeNoneWarns(t *testing.T) {
 			if err := srv.stop(); err != nil {
 				t.Fatalf("serve returned %v after cancel, want nil", err)
 			}
-			var warned bool
-			for _, l := range logLines(t, logs.String()) {
-				if msg, _ := l["message"].(string); l["level"] == "warn" && strings.Contains(msg, "NOT authenticated") {
-					warned = true
-				}
-			}
-			if warned != tt.wantWarn {
+			if warned := hasWarning(t, logs.String(), "NOT authenticated"); warned != tt.wantWarn {
 				t.Errorf("warning that deliveries are NOT authenticated: %v, want %v; log:\n%s", warned, tt.wantWarn, logs.String())
 			}
 		})

@@ -53,6 +53,10 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, dev bool, banner
 			_ = tp.Shutdown(fctx)
 		}()
 	}
+	if cfg.MaxInFlight >= cfg.HTTPMaxConns {
+		log.Warn().Int("max_inflight", cfg.MaxInFlight).Int("http_max_conns", cfg.HTTPMaxConns).
+			Msg("BRIDGE_MAX_INFLIGHT is not below BRIDGE_HTTP_MAX_CONNS: a connection carries one request at a time, so an overload resets new connections instead of answering 503 overloaded")
+	}
 	w, err := kafka.NewWriter(cfg.writer(kc), log)
 	if err != nil {
 		return err
