@@ -161,12 +161,13 @@ func TestCloudEventAttributes(t *testing.T) {
 			},
 		},
 		{
-			// RFC 3339 cannot write year 10000; data still holds the timestamp.
-			name: "timestamp past year 9999",
-			give: `{"uuid":"evt-10000","timestamp":253402300800000,"resource":{"type":"DISCOUNT","uuid":"d-1"},"resourceAction":"REMOVED"}`,
+			// The last instant RFC 3339 can write; one later is refused
+			// (TestParseEnvelopeErrors).
+			name: "timestamp at the end of year 9999",
+			give: `{"uuid":"evt-9999","timestamp":253402300799999,"resource":{"type":"DISCOUNT","uuid":"d-1"},"resourceAction":"REMOVED"}`,
 			want: map[string]string{
-				"specversion": "1.0", "id": "evt-10000", "source": "appdirect", "type": "com.appdirect.discount.removed",
-				"subject": "d-1", "datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:discount:v1",
+				"specversion": "1.0", "id": "evt-9999", "source": "appdirect", "type": "com.appdirect.discount.removed",
+				"subject": "d-1", "time": "9999-12-31T23:59:59.999Z", "datacontenttype": "application/json", "dataschema": "urn:webhook-bridge:schema:discount:v1",
 			},
 		},
 		{

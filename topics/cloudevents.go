@@ -34,10 +34,9 @@ func appendCloudEvent(dst []byte, res *Resource, act Action, env *Envelope, key 
 		dst = append(dst, `,"subject":`...)
 		dst = AppendJSONString(dst, env.ResourceUUID)
 	}
-	// RFC 3339 has four-digit years; the envelope admits timestamps far
-	// beyond 9999, and a "time" consumers cannot parse would make the whole
-	// event unreadable to them. time is optional, and data keeps the
-	// original timestamp.
+	// RFC 3339 has four-digit years: ParseEnvelope refuses a timestamp
+	// beyond 9999 (MaxTimestampMillis), and this guard keeps an Envelope
+	// built otherwise from writing a "time" consumers cannot parse.
 	if ts := env.Timestamp.UTC(); !env.Timestamp.IsZero() && ts.Year() >= 0 && ts.Year() <= 9999 {
 		dst = append(dst, `,"time":"`...)
 		dst = ts.AppendFormat(dst, ceTimeLayout)

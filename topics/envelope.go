@@ -2,8 +2,8 @@ package topics
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -34,15 +34,19 @@ type Envelope struct {
 // Error codes of ParseEnvelope, used as the "error" header of quarantined
 // records and in HTTP error bodies.
 const (
-	CodeInvalidJSON         = "invalid_json"
-	CodeInvalidEnvelope     = "invalid_envelope"
-	CodeUnknownResource     = "unknown_resource"
-	CodeUnsupportedAction   = "unsupported_action"
-	CodeFieldTooLong        = "field_too_long"   // resource.uuid or url over its limit
-	CodeRecordTooLarge      = "record_too_large" // the normalized record would exceed Kafka's limit
-	maxIDLength             = MaxEventIDLength
-	maxTimestampMillisAbove = 1 << 53
+	CodeInvalidJSON       = "invalid_json"
+	CodeInvalidEnvelope   = "invalid_envelope"
+	CodeUnknownResource   = "unknown_resource"
+	CodeUnsupportedAction = "unsupported_action"
+	CodeFieldTooLong      = "field_too_long"   // resource.uuid or url over its limit
+	CodeRecordTooLarge    = "record_too_large" // the normalized record would exceed Kafka's limit
+	maxIDLength           = MaxEventIDLength
 )
+
+// MaxTimestampMillis is the largest timestamp accepted:
+// 9999-12-31T23:59:59.999Z, the last instant RFC 3339 (and so the
+// CloudEvent's time attribute) can write.
+const MaxTimestampMillis = 253402300799999
 
 // EnvelopeError says why a body is not a usable webhook notification.
 type EnvelopeError struct {
@@ -279,16 +283,69 @@ func parseMillis(v []byte) (time.Time, error) {
 	}
 	ms, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {
-		f, ferr := strconv.ParseFloat(string(v), 64)
-		if ferr != nil || f != math.Trunc(f) || math.Abs(f) > maxTimestampMillisAbove {
+		var whole bool
+		if ms, whole, err = exactMillis(v); !whole {
 			return time.Time{}, envelopeErr("timestamp %s is not a whole number of epoch milliseconds", clipNumber(v))
 		}
-		ms = int64(f)
+		if err != nil {
+			return time.Time{}, envelopeErr("timestamp %s is out of range", clipNumber(v))
+		}
 	}
-	if ms < 0 || ms > maxTimestampMillisAbove {
+	if ms < 0 || ms > MaxTimestampMillis {
 		return time.Time{}, envelopeErr("timestamp %d is out of range", ms)
 	}
 	return time.UnixMilli(ms).UTC(), nil
+}
+
+// errMillisRange: a whole number outside [0, MaxTimestampMillis].
+var errMillisRange = errors.New("out of range")
+
+// exactMillis reads a JSON number with a fraction or an exponent exactly,
+// from its digits rather than through a float, which would round
+// 1718174286668.0001 to a whole number. whole says whether the value is a
+// whole number; err, whether it is outside [0, MaxTimestampMillis]. Huge
+// exponents cost nothing: no power of ten is computed beyond 15 digits.
+func exactMillis(v []byte) (ms int64, whole bool, err error) {
+	s := string(v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	mant, expPart, hasExp := strings.Cut(s, "e")
+	if !hasExp {
+		mant, expPart, hasExp = strings.Cut(s, "E")
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(intPart+frac, "0")
+	exp := 0
+	if hasExp {
+		e, perr := strconv.Atoi(expPart)
+		switch {
+		case perr == nil && e > -1e9 && e < 1e9:
+			exp = e
+		case strings.HasPrefix(expPart, "-"):
+			exp = -1e9
+		default:
+			exp = 1e9
+		}
+	}
+	if digits == "" {
+		return 0, true, nil // zero, whatever its exponent
+	}
+	// The value is digits × 10^e.
+	e := exp - len(frac)
+	if e < 0 {
+		if -e >= len(digits) || strings.TrimRight(digits[len(digits)+e:], "0") != "" {
+			return 0, false, nil // a fraction remains
+		}
+		digits, e = digits[:len(digits)+e], 0
+	}
+	if neg || len(digits)+e > len(strconv.Itoa(MaxTimestampMillis)) {
+		return 0, true, errMillisRange
+	}
+	ms, perr := strconv.ParseInt(digits+strings.Repeat("0", e), 10, 64)
+	if perr != nil || ms > MaxTimestampMillis {
+		return 0, true, errMillisRange
+	}
+	return ms, true, nil
 }
 
 // clipNumber is a JSON number token for an error detail: as written, or

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -236,10 +239,15 @@ func TestParseEnvelopeErrors(t *testing.T) {
 		{name: "timestamp as a string of digits", give: strings.Replace(okBody, `1718035200123`, `"1718035200123"`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp must be a number of epoch milliseconds, got a string", wantID: "e1"},
 		{name: "timestamp fractional", give: strings.Replace(okBody, `1718035200123`, `1718035200123.5`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 1718035200123.5 is not a whole number of epoch milliseconds", wantID: "e1"},
 		{name: "timestamp negative", give: strings.Replace(okBody, `1718035200123`, `-1`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp -1 is out of range", wantID: "e1"},
-		{name: "timestamp negative in exponent form", give: strings.Replace(okBody, `1718035200123`, `-1e3`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp -1000 is out of range", wantID: "e1"},
+		{name: "timestamp negative in exponent form", give: strings.Replace(okBody, `1718035200123`, `-1e3`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp -1e3 is out of range", wantID: "e1"},
 		{name: "timestamp above 2^53", give: strings.Replace(okBody, `1718035200123`, `9007199254740993`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 9007199254740993 is out of range", wantID: "e1"},
-		{name: "timestamp beyond int64", give: strings.Replace(okBody, `1718035200123`, `99999999999999999999`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 99999999999999999999 is not a whole number of epoch milliseconds", wantID: "e1"},
-		{name: "timestamp beyond float64", give: strings.Replace(okBody, `1718035200123`, `1e400`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 1e400 is not a whole number of epoch milliseconds", wantID: "e1"},
+		{name: "timestamp beyond int64", give: strings.Replace(okBody, `1718035200123`, `99999999999999999999`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 99999999999999999999 is out of range", wantID: "e1"},
+		{name: "timestamp beyond float64", give: strings.Replace(okBody, `1718035200123`, `1e400`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 1e400 is out of range", wantID: "e1"},
+		{name: "timestamp after year 9999", give: strings.Replace(okBody, `1718035200123`, `253402300800000`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 253402300800000 is out of range", wantID: "e1"},
+		{name: "timestamp a float would round to whole", give: strings.Replace(okBody, `1718035200123`, `1718174286668.0001`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 1718174286668.0001 is not a whole number of epoch milliseconds", wantID: "e1"},
+		{name: "timestamp a float would round to 2^53", give: strings.Replace(okBody, `1718035200123`, `9007199254740992.4`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 9007199254740992.4 is not a whole number of epoch milliseconds", wantID: "e1"},
+		{name: "timestamp a float would round to zero", give: strings.Replace(okBody, `1718035200123`, `1e-400`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 1e-400 is not a whole number of epoch milliseconds", wantID: "e1"},
+		{name: "timestamp with a huge exponent", give: strings.Replace(okBody, `1718035200123`, `1e999999999999999999`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp 1e999999999999999999 is out of range", wantID: "e1"},
 		{name: "timestamp boolean", give: strings.Replace(okBody, `1718035200123`, `true`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp must be a number of epoch milliseconds, got a JSON boolean", wantID: "e1"},
 		{name: "timestamp object", give: strings.Replace(okBody, `1718035200123`, `{"ms":1}`, 1), wantCode: CodeInvalidEnvelope, wantDetail: "timestamp must be a number of epoch milliseconds, got a JSON object", wantID: "e1"},
 
@@ -313,7 +321,10 @@ func TestParseEnvelopeTimestamp(t *testing.T) {
 		{name: "whole number with a fraction part", give: "1718035200123.0", want: ts0},
 		{name: "exponent form", give: "1.718035200123e12", want: ts0},
 		{name: "upper-case exponent", give: "1718035200123E0", want: ts0},
-		{name: "largest accepted", give: "9007199254740992", want: time.UnixMilli(1 << 53).UTC()},
+		{name: "largest accepted", give: "253402300799999", want: time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)},
+		{name: "largest accepted, exponent form", give: "2.53402300799999e14", want: time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)},
+		{name: "trailing zeros of a fraction", give: "1718035200.12300e3", want: ts0},
+		{name: "zero with a huge exponent", give: "0.0e999999999999", want: time.Unix(0, 0).UTC()},
 		{name: "absent is zero", give: "", want: time.Time{}},
 		{name: "null is zero", give: "null", want: time.Time{}},
 	}
@@ -449,3 +460,42 @@ func parsedAsDecoded(t testing.TB, env Envelope) decodedEnvelope {
 	}
 	return d
 }
+
+// FuzzExactMillis compares exactMillis with math/big on numbers whose
+// exponent is small enough for big.Rat to expand.
+func FuzzExactMillis(f *testing.F) {
+	for _, s := range []string{"1718174286668.0001", "9007199254740992.4", "1e-400", "2.53402300799999e14", "-0.0e5", "1718035200.12300e3", "253402300800000.0", "-1e3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 60 || !validNumber(s) {
+			return
+		}
+		if _, exp, ok := strings.Cut(strings.ToLower(s), "e"); ok {
+			if e, err := strconv.Atoi(exp); err != nil || e > 400 || e < -400 {
+				return
+			}
+		}
+		r, ok := new(big.Rat).SetString(s)
+		if !ok {
+			t.Fatalf("big.Rat cannot read %q", s)
+		}
+		ms, whole, err := exactMillis([]byte(s))
+		if whole != r.IsInt() {
+			t.Fatalf("exactMillis(%q) whole = %v, big.Rat says %v", s, whole, r.IsInt())
+		}
+		if !whole {
+			return
+		}
+		inRange := r.Sign() >= 0 && r.Num().IsInt64() && r.Num().Int64() <= MaxTimestampMillis
+		if (err == nil) != inRange || (inRange && ms != r.Num().Int64()) {
+			t.Fatalf("exactMillis(%q) = %d, %v; big.Rat says %s (in range %v)", s, ms, err, r.RatString(), inRange)
+		}
+	})
+}
+
+// jsonNumber is RFC 8259's number grammar.
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// validNumber reports whether s is one JSON number token.
+func validNumber(s string) bool { return jsonNumber.MatchString(s) }

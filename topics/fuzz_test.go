@@ -194,7 +194,7 @@ func completeEnvelope(body []byte) bool {
 	}
 	if ts, ok := top["timestamp"]; ok && string(ts) != "null" {
 		ms, err := strconv.ParseInt(string(ts), 10, 64)
-		if err != nil || ms < 0 || ms > 1<<53 {
+		if err != nil || ms < 0 || ms > MaxTimestampMillis {
 			return false
 		}
 	}

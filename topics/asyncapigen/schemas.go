@@ -190,7 +190,7 @@ func webhookSchema(r *topics.Resource) obj {
 		{"properties", obj{
 			{"uuid", obj{{"type", "string"}, {"minLength", 1}, {"maxLength", topics.MaxEventIDLength}, {"pattern", eventIDPattern},
 				{"description", "The notification's id: printable ASCII without commas."}}},
-			{"timestamp", obj{{"type", []any{"integer", "null"}}, {"minimum", 0}, {"maximum", int64(1) << 53},
+			{"timestamp", obj{{"type", []any{"integer", "null"}}, {"minimum", 0}, {"maximum", int64(topics.MaxTimestampMillis)},
 				{"description", "When the event happened, in Unix epoch milliseconds."}}},
 			{"resource", obj{
 				{"type", "object"},
