@@ -1,6 +1,7 @@
 package topics
 
 import (
+	"net/netip"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -114,10 +115,63 @@ func parsedSource(raw string) string {
 	if name == "" || name == "[]" || strings.ContainsRune(port, ':') {
 		return NoSource
 	}
-	if hasPort && (port == "" || port == defaultPort(scheme)) {
-		host = name
+	name, ok := uriHost(name)
+	if !ok {
+		return NoSource
 	}
-	return scheme + "://" + host
+	if hasPort && port != "" && port != defaultPort(scheme) {
+		return scheme + "://" + name + ":" + port
+	}
+	return scheme + "://" + name
+}
+
+// uriHost writes a host as url.Parse decoded it back in a form RFC 3986
+// allows, so that source is a URI every CloudEvents SDK reads: a reg-name's
+// bytes other than unreserved characters and sub-delims percent-encoded
+// (ex%c3%a9.com, not exé.com; a%3cb%3e, not a<b>), an IPv6 literal's zone
+// with its '%' as "%25" (RFC 6874). ok is false for a bracketed host that
+// is not an IP address.
+func uriHost(name string) (string, bool) {
+	if !strings.HasPrefix(name, "[") {
+		return escapeHost(name), true
+	}
+	addr, zone, hasZone := strings.Cut(name[1:len(name)-1], "%")
+	if _, err := netip.ParseAddr(addr); err != nil || (hasZone && zone == "") {
+		return "", false
+	}
+	if !hasZone {
+		return name, true
+	}
+	return "[" + addr + "%25" + escapeHost(zone) + "]", true
+}
+
+// escapeHost percent-encodes the bytes of s a URI host cannot hold as
+// they are, in lower-case hex like the rest of the source, so that one
+// host has one spelling.
+func escapeHost(s string) string {
+	const hex = "0123456789abcdef"
+	keep := func(c byte) bool {
+		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-._~!$&'()*+,;=", c) >= 0
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !keep(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; keep(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(b)
 }
 
 // defaultPort is the port a scheme implies, "" when the rule knows none.

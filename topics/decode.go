@@ -1,6 +1,7 @@
 package topics
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,7 +104,7 @@ func Decode(headers []Header, value []byte) (Event, error) {
 	}
 	ev = Event{
 		SpecVersion: ce.SpecVersion, ID: ce.ID, Source: ce.Source, Type: ce.Type, Subject: ce.Subject,
-		DataContentType: ce.DataContentType, DataSchema: ce.DataSchema, Data: []byte(ce.Data),
+		DataContentType: ce.DataContentType, DataSchema: ce.DataSchema, Data: dataAsWritten(value, ce.Data),
 	}
 	if ce.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, ce.Time)
@@ -117,9 +118,10 @@ func Decode(headers []Header, value []byte) (Event, error) {
 		return ev, fmt.Errorf("%w: type %q is not %s<resource>.<action>", ErrNotEvent, ce.Type, typePrefix)
 	}
 	ev.Resource, ev.Action = name, Action(action)
-	for h, want := range map[string]string{HeaderResource: name, HeaderAction: action, HeaderEventID: ce.ID} {
-		if got, ok := HeaderValue(headers, h); ok && got != want {
-			return ev, fmt.Errorf("header %s is %q but the CloudEvent says %q", h, got, want)
+	// In a fixed order, so that the error names the same header every time.
+	for _, hw := range [...][2]string{{HeaderResource, name}, {HeaderAction, action}, {HeaderEventID, ce.ID}} {
+		if got, ok := HeaderValue(headers, hw[0]); ok && got != hw[1] {
+			return ev, fmt.Errorf("header %s is %q but the CloudEvent says %q", hw[0], got, hw[1])
 		}
 	}
 	ev.CompanyID, _ = HeaderValue(headers, HeaderCompanyID)
@@ -148,3 +150,37 @@ func Decode(headers []Header, value []byte) (Event, error) {
 	ev.Webhook = env
 	return ev, nil
 }
+
+// dataAsWritten returns the webhook body as the bridge received it, the
+// whitespace around it included, which json.RawMessage leaves out (a body
+// that ends in a newline would otherwise not be the body byte for byte).
+// The bridge writes "data": last, right after the colon and before the
+// closing brace, so the body is everything between the two. A value written
+// otherwise gives d itself. The result is a copy: value may be reused.
+func dataAsWritten(value, d []byte) []byte {
+	end := len(value)
+	for end > 0 && isJSONSpace(value[end-1]) {
+		end--
+	}
+	if end == 0 || value[end-1] != '}' {
+		return bytes.Clone(d)
+	}
+	end-- // the brace
+	stop := end
+	for stop > 0 && isJSONSpace(value[stop-1]) {
+		stop--
+	}
+	start := stop - len(d)
+	if start < 0 || !bytes.Equal(value[start:stop], d) {
+		return bytes.Clone(d)
+	}
+	for start > 0 && isJSONSpace(value[start-1]) {
+		start--
+	}
+	if !bytes.HasSuffix(value[:start], []byte(`"data":`)) {
+		return bytes.Clone(d)
+	}
+	return bytes.Clone(value[start:end])
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -81,6 +81,8 @@ func TestDecodeEveryGoldenRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The golden files hold values re-indented, so only the JSON is
+			// compared here; TestDecodeGivesTheBodyByteForByte compares bytes.
 			if compact(t, ev.Data) != compact(t, sample) {
 				t.Errorf("Data is not the sample webhook")
 			}
@@ -229,4 +231,29 @@ func decode(r topics.Record) (topics.Event, error) {
 	ev, err := topics.Decode(r.Headers, r.Value)
 	ev.Key = string(r.Key)
 	return ev, err
+}
+
+// TestDecodeGivesTheBodyByteForByte: the whitespace around a body is part of
+// it, and Decode's Data is the body as received, a copy of the value's bytes.
+func TestDecodeGivesTheBodyByteForByte(t *testing.T) {
+	const env = `{"uuid":"e1","timestamp":1718035200123,"resource":{"type":"DISCOUNT","uuid":"d-1"},"resourceAction":"REMOVED"}`
+	for _, body := range []string{env, env + "\n", "  \t" + env + "\r\n ", "\n" + env} {
+		r, err := topics.Normalize([]byte(body), topics.Naming{Prefix: "appdirect."}, nil)
+		if err != nil {
+			t.Fatalf("Normalize(%q): %v", body, err)
+		}
+		ev, err := topics.Decode(r.Record.Headers, r.Record.Value)
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		if string(ev.Data) != body {
+			t.Errorf("Data = %q, want the body %q", ev.Data, body)
+		}
+		for i := range r.Record.Value {
+			r.Record.Value[i] = 'x'
+		}
+		if string(ev.Data) != body {
+			t.Errorf("Data changed with the value it came from: %q", ev.Data)
+		}
+	}
 }

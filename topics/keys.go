@@ -25,8 +25,8 @@ const MaxCompanyIDLength = 256
 // Key is the record key chosen for an event and the company it names.
 type Key struct {
 	// Value is the Kafka record key: the company id when known, otherwise
-	// resource.uuid (or, when that is empty, overlong or has control
-	// characters, the event id).
+	// resource.uuid (or, when that is empty or breaks validCompanyID's
+	// rule, the event id).
 	Value string
 	// CompanyID is the company, "" when unknown.
 	CompanyID string

@@ -217,7 +217,7 @@ func resourceMessage(r topics.Resource, examples []golden) obj {
 			{"key", obj{
 				{"type", "string"},
 				{"minLength", 1},
-				{"description", "The company id when known (the company-id header); otherwise resource.uuid, or the event uuid when that is empty too. " +
+				{"description", "The company id when known (the company-id header); otherwise resource.uuid, or the event uuid when that is empty or breaks the rule for company ids. " +
 					"Partitioned by murmur2 of the key bytes, as Apache Kafka's Java producer and librdkafka's murmur2_random do, so all events of one company are in one partition, in the order Kafka acknowledged them. " +
 					"REMOVED events carry no content: their company comes from the company index, written when an earlier event named it."},
 			}},

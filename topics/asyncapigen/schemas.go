@@ -22,7 +22,11 @@ const jsonSchemaDraft = "https://json-schema.org/draft/2020-12/schema"
 
 // sourcePattern is what the CloudEvents source can be: "appdirect", or a
 // lower-case scheme and host (with a port only when it is not the default).
-const sourcePattern = `^(appdirect|[a-z][a-z0-9+.-]*://[^/?#@A-Z]+)$`
+const sourcePattern = `^(appdirect|[a-z][a-z0-9+.-]*://(` + regName + `|\[[0-9a-f:.]+(%25` + regName + `)?\])(:[0-9]+)?)$`
+
+// regName is RFC 3986's reg-name in lower case: unreserved characters,
+// sub-delims and percent-encoded bytes.
+const regName = `([a-z0-9._~!$&'()*+,;=-]|%[0-9a-f]{2})+`
 
 const sourceDescription = "The marketplace that sent the event, normalized from resource.url: its scheme and host in lower case, " +
 	"without the scheme's default port (443 for https, 80 for http) but with any other port (https://acme.byappdirect.com:8443), " +
