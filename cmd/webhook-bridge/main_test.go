@@ -233,6 +233,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"placeholder token", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_TOKENS": "REPLACE_ME"}, []string{"serve"}, "placeholder REPLACE_ME"},
 		{"trusted proxy not an address", map[string]string{"BRIDGE_TRUSTED_PROXIES": "10.0.0.0/8,ingress"}, []string{"serve"}, `BRIDGE_TRUSTED_PROXIES: "ingress" is not an IP address or CIDR`},
 		{"bad request log mode", map[string]string{"BRIDGE_LOG_REQUESTS": "sample:0"}, []string{"serve"}, `BRIDGE_LOG_REQUESTS: "sample:0" is not all, errors or sample:N`},
+		{"tail the quarantine by company", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092"}, []string{"tail", "--quarantine", "--company", "c1"}, "tail --quarantine: the quarantine's records carry no resource, action or company headers"},
 		{"unknown command", nil, []string{"launch"}, `unknown command "launch"`},
 		{"no command", nil, nil, "no command"},
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -78,6 +79,10 @@ func tailCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.W
 	fs, o, quarantine := tailFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *quarantine && (o.Resource != "" || o.Action != "" || o.Company != "") {
+		// It would wait for ever and print nothing.
+		return errors.New("tail --quarantine: the quarantine's records carry no resource, action or company headers, so --resource, --action and --company cannot match; filter its JSON lines instead")
 	}
 	kc, err := cfg.kafka()
 	if err != nil {
