@@ -96,11 +96,14 @@ func (s *Server) handleWebhook() echo.HandlerFunc {
 			return s.quarantine(ctx, c, body, kind, e.Code, e.Detail)
 		}
 		recs := records(c, &ev)
-		if size := recordsSize(recs); size > s.opts.MaxRecordBytes {
+		if err := CheckRecordSize(recs, s.opts.MaxRecordBytes); err != nil {
 			// Kafka would refuse it on every retry: keep the body instead.
+			var e *topics.Error
+			if !errors.As(err, &e) {
+				return err
+			}
 			kept = true
-			return s.quarantine(ctx, c, body, KindUnroutable, topics.CodeRecordTooLarge, fmt.Sprintf(
-				"the normalized record would be %d bytes, over the %d-byte limit (a very large resource.uuid or company list)", size, s.opts.MaxRecordBytes))
+			return s.quarantine(ctx, c, body, KindUnroutable, e.Code, e.Detail)
 		}
 		env, rec := &ev.Envelope, ev.Record
 		acked := false // set once Kafka acknowledged; read by the dedup
@@ -237,6 +240,20 @@ func publishReason(err error) string {
 		return "timed out"
 	}
 	return "error"
+}
+
+// CheckRecordSize returns a *topics.Error of code record_too_large when
+// recs, the records of one event (see topics.Routed.Records), would be over
+// limit bytes together, the record limit (Options.MaxRecordBytes), else nil.
+// Kafka would refuse such records on every attempt: serve quarantines the
+// body instead, and replay, which applies the same check, reports it
+// rejected rather than retrying it for ever.
+func CheckRecordSize(recs []topics.Record, limit int64) error {
+	if size := recordsSize(recs); size > limit {
+		return &topics.Error{Kind: topics.KindUnroutable, Code: topics.CodeRecordTooLarge, Detail: fmt.Sprintf(
+			"the normalized record would be %d bytes, over the %d-byte limit (a very large resource.uuid or company list)", size, limit)}
+	}
+	return nil
 }
 
 // recordsSize is about the bytes recs take in a produce request, as the

@@ -38,7 +38,7 @@ type Config struct {
 	AdminAddr             string            `envconfig:"ADMIN_ADDR" default:":9090" desc:"address of the admin port (plain HTTP): GET /healthz, /readyz, /metrics and /schemas; it discloses versions, volumes and Kafka's state, so keep it off the internet"`
 	HTTPMaxConns          int               `envconfig:"HTTP_MAX_CONNS" default:"4096" desc:"most connections the webhook port keeps open; over it a new connection is reset at once, and the open ones keep being served"`
 	HTTPUnauthIdle        time.Duration     `envconfig:"HTTP_UNAUTHENTICATED_IDLE_TIMEOUT" default:"5s" desc:"how long a keep-alive connection that has not authenticated a request may idle (HTTP_IDLE_TIMEOUT applies once one has)"`
-	KafkaBrokers          []string          `envconfig:"KAFKA_BROKERS" desc:"comma-separated Kafka bootstrap brokers, host:port (required by serve, topics, tail)"`
+	KafkaBrokers          []string          `envconfig:"KAFKA_BROKERS" desc:"comma-separated Kafka bootstrap brokers, host:port (required by serve, topics, tail, index, replay)"`
 	KafkaTLS              bool              `envconfig:"KAFKA_TLS" default:"false" desc:"use TLS to the brokers"`
 	KafkaTLSCAFile        string            `envconfig:"KAFKA_TLS_CA_FILE" desc:"PEM file of CAs to trust for the brokers (default: the system's)"`
 	KafkaTLSCertFile      string            `envconfig:"KAFKA_TLS_CERT_FILE" desc:"PEM client certificate for mutual TLS to the brokers"`

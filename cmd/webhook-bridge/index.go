@@ -67,7 +67,7 @@ type importLine struct {
 // line, or (Summary) the counts at the end.
 type importReport struct {
 	Line     int    `json:"line,omitempty"`
-	Status   string `json:"status"` // bad, conflict or done
+	Status   string `json:"status"` // bad, conflict, done or stopped
 	Error    string `json:"error,omitempty"`
 	Existing string `json:"existing,omitempty"`
 
@@ -85,7 +85,7 @@ func indexCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	}
 	fs := flag.NewFlagSet("index import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	overwrite := fs.Bool("overwrite", false, "replace mappings the index already holds with another company (default: keep them and report a conflict)")
+	overwrite := fs.Bool("overwrite", false, "replace mappings the index or an earlier line of FILE holds with another company (default: keep them and report a conflict)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -122,6 +122,16 @@ func indexCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	enc := json.NewEncoder(stdout)
 	sum := importReport{Status: "done"}
 	var batch []topics.Record
+	// pending holds the mappings of batch by key: a line meets the mappings
+	// of the lines before it as a later import would, and the index learns
+	// them only once their batch is written. Written ones are in the index
+	// (flush has it learn them), so pending never outgrows a batch, however
+	// long the file.
+	type pendingMapping struct {
+		company string
+		line    int
+	}
+	pending := make(map[string]pendingMapping, importBatch)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -136,6 +146,7 @@ func indexCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 		}
 		sum.Written += len(batch)
 		batch = batch[:0]
+		clear(pending)
 		return nil
 	}
 	err = readMappings(in, func(line int, m importLine, lineErr error) error {
@@ -154,30 +165,52 @@ func indexCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 			sum.Bad++
 			return enc.Encode(importReport{Line: line, Status: "bad", Error: lineErr.Error()})
 		}
-		have, known := index.Company(m.Resource, m.UUID)
+		key := topics.IndexKey(m.Resource, m.UUID)
+		p, inBatch := pending[key]
+		have, known := p.company, inBatch
+		if !inBatch {
+			have, known = index.Company(m.Resource, m.UUID)
+		}
 		switch {
 		case known && have == m.Company:
 			sum.Unchanged++
 			return nil
 		case known && !*overwrite:
 			sum.Conflicts++
+			holder := "the index"
+			if inBatch {
+				holder = fmt.Sprintf("line %d of this file", p.line)
+			}
 			return enc.Encode(importReport{Line: line, Status: "conflict", Existing: have,
-				Error: fmt.Sprintf("the index maps %s:%s to %s, not %s; kept (--overwrite replaces it)", m.Resource, m.UUID, have, m.Company)})
+				Error: fmt.Sprintf("%s maps %s to %s, not %s; kept (--overwrite replaces it)", holder, key, have, m.Company)})
 		}
 		batch = append(batch, topics.IndexRecord(n, m.Resource, m.UUID, m.Company))
+		pending[key] = pendingMapping{company: m.Company, line: line}
 		if len(batch) >= importBatch {
 			return flush()
 		}
 		return nil
 	})
-	if err == nil {
-		err = flush()
+	// A quote left open stops the import: what came before it is written
+	// and counted, nothing after it is.
+	var open *openQuoteError
+	stopped := errors.As(err, &open)
+	if err == nil || stopped {
+		if err := flush(); err != nil {
+			return err
+		}
 	}
-	if err != nil {
+	if err != nil && !stopped {
 		return err
+	}
+	if stopped {
+		sum.Status, sum.Line, sum.Error = "stopped", open.Line, open.Error()
 	}
 	if err := enc.Encode(sum); err != nil {
 		return err
+	}
+	if stopped {
+		return fmt.Errorf("%w; nothing from line %d on was imported (the lines before it are counted above): fix the file and import it again", open, open.Line)
 	}
 	if sum.Bad > 0 {
 		return fmt.Errorf("%d of %d lines were bad (listed above); the other mappings were written", sum.Bad, sum.Read)
@@ -185,10 +218,25 @@ func indexCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	return nil
 }
 
+// openQuoteError is readMappings' error for a quoted CSV field that runs
+// over more than one line. No resource, uuid or company holds a line break,
+// so a quote was left open, and the lines up to where the CSV reader found
+// its end (perhaps the end of the file) went into that field: reading on
+// would count them as neither bad nor written.
+type openQuoteError struct {
+	Line   int    // where the field opens
+	Detail string // where it ends
+}
+
+func (e *openQuoteError) Error() string {
+	return fmt.Sprintf("line %d: a quoted field opens here and is not closed on this line (%s)", e.Line, e.Detail)
+}
+
 // readMappings reads CSV (resource, uuid, company; the first line may be a
 // header) or, when the first byte that is not blank is '{', JSON lines of
 // {"resource","uuid","company"}. It calls fn for every record that is not
-// empty, with its line number and its problem if it has one.
+// empty, with its line number and its problem if it has one. A CSV field
+// that runs over lines ends the reading with an *openQuoteError.
 func readMappings(in io.Reader, fn func(line int, m importLine, err error) error) error {
 	br := bufio.NewReaderSize(in, 1<<16)
 	for {
@@ -238,10 +286,20 @@ func readMappings(in io.Reader, fn func(line int, m importLine, err error) error
 			m    importLine
 			line int
 		)
+		var perr *csv.ParseError
+		if errors.As(err, &perr) && perr.StartLine != perr.Line {
+			return &openQuoteError{Line: perr.StartLine,
+				Detail: fmt.Sprintf("the CSV reader ran on to line %d, column %d: %v", perr.Line, perr.Column, perr.Err)}
+		}
+		if err == nil {
+			if breaks := lineBreaks(rec); breaks > 0 {
+				line, _ = r.FieldPos(0)
+				return &openQuoteError{Line: line, Detail: fmt.Sprintf("the field runs on to line %d", line+breaks)}
+			}
+		}
 		switch {
 		case err != nil:
-			var perr *csv.ParseError
-			if !errors.As(err, &perr) {
+			if perr == nil {
 				return err
 			}
 			line = perr.Line
@@ -258,6 +316,16 @@ func readMappings(in io.Reader, fn func(line int, m importLine, err error) error
 			return err
 		}
 	}
+}
+
+// lineBreaks counts the line breaks in the fields of a CSV record (the CSV
+// reader turns a quoted \r\n into \n).
+func lineBreaks(rec []string) int {
+	n := 0
+	for _, f := range rec {
+		n += strings.Count(f, "\n")
+	}
+	return n
 }
 
 // isHeader reports whether a CSV first field names the column rather than a
@@ -286,6 +354,17 @@ or JSON lines:
 resource is a topic name (subscription) or resource.type (SUBSCRIPTION).
 Mappings the index already holds are left alone (counted unchanged, or
 reported as a conflict when the company differs) unless --overwrite is
-given. Bad lines are reported as JSON lines and the others written; the
-last line counts everything, and the exit status is 1 if any line was bad.
+given. The lines of FILE meet the mappings of the lines before them the
+same way, as if each were imported on its own: a repeated line is counted
+unchanged, and a later line that maps an entity to another company is a
+conflict (with --overwrite, it replaces the earlier one). Bad lines and
+conflicts are reported as JSON lines and the others written; the last line
+counts everything, and the exit status is 1 if any line was bad.
+
+A quoted CSV field that is not closed on the line where it opens stops the
+import there (resource, uuid and company never hold a line break, so a
+quote was left open): the lines before it are written and counted, none
+from it on; the last line says "stopped" and names the line, and the exit
+status is 1. Fix the file and import it again: what was written is then
+counted unchanged.
 `

@@ -214,3 +214,167 @@ quote,,co-4
 		t.Errorf("REMOVED of a seeded subscription: %d %v, want key co-1", status, resp)
 	}
 }
+
+// importOnce runs `index import` of text with a fresh set of topics on kc and
+// returns its output lines, the last value of every key of the company-index
+// topic, the number of records that topic holds, and the import's error.
+func importOnce(t *testing.T, kc kafka.Config, text string, flags ...string) ([]map[string]any, map[string]string, int, error) {
+	t.Helper()
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, 1)
+	useBroker(t, kc, n)
+	p := filepath.Join(t.TempDir(), "seed.csv")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := run(ctx, append(append([]string{"index", "import"}, flags...), p), &out, io.Discard)
+	recs := kafkatest.ReadAll(t, kc, n.Index(), 30*time.Second)
+	index := map[string]string{}
+	for _, m := range recs {
+		index[string(m.Key)] = string(m.Value)
+	}
+	return jsonLines(t, out.String()), index, len(recs), err
+}
+
+// errText is err's message, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestIndexImportChecksLinesAgainstEarlierLines(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	var filler strings.Builder // a batch's worth of other mappings
+	for i := 0; i < importBatch; i++ {
+		fmt.Fprintf(&filler, "order,o-%d,co-F\n", i)
+	}
+	tests := []struct {
+		name        string
+		flags       []string
+		give        string
+		want        []map[string]any // output lines
+		wantIndex   map[string]string
+		wantRecords int
+	}{{
+		name: "another company in the same batch is a conflict",
+		give: "subscription,s-1,co-A\nsubscription,s-1,co-A\norder,o-1,co-C\nsubscription,s-1,co-B\n",
+		want: []map[string]any{
+			{"line": 4.0, "status": "conflict", "existing": "co-A",
+				"error": "line 1 of this file maps subscription:s-1 to co-A, not co-B; kept (--overwrite replaces it)"},
+			{"status": "done", "read": 4.0, "written": 2.0, "unchanged": 1.0, "conflicts": 1.0},
+		},
+		wantIndex:   map[string]string{"subscription:s-1": "co-A", "order:o-1": "co-C"},
+		wantRecords: 2,
+	}, {
+		name: "JSON lines too",
+		give: `{"resource":"subscription","uuid":"s-1","company":"co-A"}` + "\n" + `{"resource":"SUBSCRIPTION","uuid":"s-1","company":"co-B"}` + "\n",
+		want: []map[string]any{
+			{"line": 2.0, "status": "conflict", "existing": "co-A",
+				"error": "line 1 of this file maps subscription:s-1 to co-A, not co-B; kept (--overwrite replaces it)"},
+			{"status": "done", "read": 2.0, "written": 1.0, "conflicts": 1.0},
+		},
+		wantIndex:   map[string]string{"subscription:s-1": "co-A"},
+		wantRecords: 1,
+	}, {
+		name: "another company in a later batch is a conflict with the index",
+		give: "subscription,s-1,co-A\n" + filler.String() + "subscription,s-1,co-B\n",
+		want: []map[string]any{
+			{"line": float64(importBatch + 2), "status": "conflict", "existing": "co-A",
+				"error": "the index maps subscription:s-1 to co-A, not co-B; kept (--overwrite replaces it)"},
+			{"status": "done", "read": float64(importBatch + 2), "written": float64(importBatch + 1), "conflicts": 1.0},
+		},
+		wantIndex:   map[string]string{"subscription:s-1": "co-A", "order:o-0": "co-F"},
+		wantRecords: importBatch + 1,
+	}, {
+		name:  "--overwrite: a later line replaces an earlier one, as a second import would",
+		flags: []string{"--overwrite"},
+		give:  "subscription,s-1,co-A\nsubscription,s-1,co-B\nsubscription,s-1,co-B\n",
+		want: []map[string]any{
+			{"status": "done", "read": 3.0, "written": 2.0, "unchanged": 1.0},
+		},
+		wantIndex:   map[string]string{"subscription:s-1": "co-B"},
+		wantRecords: 2,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, index, records, err := importOnce(t, kc, tt.give, tt.flags...)
+			if err != nil {
+				t.Errorf("import: %v (conflicts alone exit 0)", err)
+			}
+			if diff := cmp.Diff(tt.want, out); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+			for k, want := range tt.wantIndex {
+				if index[k] != want {
+					t.Errorf("index maps %s to %q, want %q", k, index[k], want)
+				}
+			}
+			if records != tt.wantRecords {
+				t.Errorf("index topic holds %d records, want %d", records, tt.wantRecords)
+			}
+		})
+	}
+}
+
+func TestIndexImportStopsAtAQuoteLeftOpen(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	tests := []struct {
+		name        string
+		give        string
+		want        []map[string]any // output lines
+		wantErr     string
+		wantRecords int // s-1 alone, or every good line
+	}{{
+		name: "not closed by the end of the file",
+		give: "subscription,s-1,co-A\nsubscription,\"s-2,co-B\nsubscription,s-3,co-C\nsubscription,s-4,co-D\nsubscription,s-5,co-E\n",
+		want: []map[string]any{{"line": 2.0, "status": "stopped", "read": 1.0, "written": 1.0,
+			"error": "line 2: a quoted field opens here and is not closed on this line (the CSV reader ran on to line 5, column 23: extraneous or missing \" in quoted-field)"}},
+		wantErr:     "line 2: a quoted field opens here and is not closed on this line (the CSV reader ran on to line 5, column 23: extraneous or missing \" in quoted-field); nothing from line 2 on was imported (the lines before it are counted above): fix the file and import it again",
+		wantRecords: 1,
+	}, {
+		name: "closed by a quote on a later line that another field opens",
+		give: "subscription,s-1,co-A\nuser,u-1\nsubscription,\"s-2,co-B\nsubscription,\"s-3\",co-C\nsubscription,s-4,co-D\n",
+		want: []map[string]any{
+			{"line": 2.0, "status": "bad", "error": "2 fields, want 3: resource, uuid, company"},
+			{"line": 3.0, "status": "stopped", "read": 2.0, "written": 1.0, "bad": 1.0,
+				"error": "line 3: a quoted field opens here and is not closed on this line (the CSV reader ran on to line 4, column 14: extraneous or missing \" in quoted-field)"},
+		},
+		wantErr:     "line 3: a quoted field opens here and is not closed on this line (the CSV reader ran on to line 4, column 14: extraneous or missing \" in quoted-field); nothing from line 3 on was imported (the lines before it are counted above): fix the file and import it again",
+		wantRecords: 1,
+	}, {
+		name: "closed on a later line: one field of two lines",
+		give: "subscription,s-1,co-A\nsubscription,\"s-2,co-B\nsubscription,s-3\",co-C\nsubscription,s-4,co-D\n",
+		want: []map[string]any{{"line": 2.0, "status": "stopped", "read": 1.0, "written": 1.0,
+			"error": "line 2: a quoted field opens here and is not closed on this line (the field runs on to line 3)"}},
+		wantErr:     "line 2: a quoted field opens here and is not closed on this line (the field runs on to line 3); nothing from line 2 on was imported (the lines before it are counted above): fix the file and import it again",
+		wantRecords: 1,
+	}, {
+		name: "a stray quote within a line is a bad line",
+		give: "subscription,s-1,co-A\nsubscription,\"s-2\"x,co-B\nsubscription,s-3,co-C\n",
+		want: []map[string]any{
+			{"line": 2.0, "status": "bad", "error": "parse error on line 2, column 18: extraneous or missing \" in quoted-field"},
+			{"status": "done", "read": 3.0, "written": 2.0, "bad": 1.0},
+		},
+		wantErr:     "1 of 3 lines were bad (listed above); the other mappings were written",
+		wantRecords: 2,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _, records, err := importOnce(t, kc, tt.give)
+			if errText(err) != tt.wantErr {
+				t.Errorf("import error:\n got %v\nwant %s", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, out); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+			if records != tt.wantRecords {
+				t.Errorf("index topic holds %d records, want %d", records, tt.wantRecords)
+			}
+		})
+	}
+}

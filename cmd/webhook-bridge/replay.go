@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/webhook-bridge/webhook-bridge/bridge"
 	"github.com/webhook-bridge/webhook-bridge/topics"
 	"github.com/webhook-bridge/webhook-bridge/topics/kafka"
 )
@@ -22,9 +23,10 @@ import (
 const replayGroup = "replay"
 
 // replayLine is one line of replay's output: a quarantined record and what
-// became of it, or (Status "done") the counts at the end.
+// became of it, or (Status "done", or "failed" with the error that stopped
+// replay) the counts at the end.
 type replayLine struct {
-	Status     string `json:"status"` // published, would_publish, rejected or done
+	Status     string `json:"status"` // published, would_publish, rejected, done or failed
 	Partition  *int   `json:"partition,omitempty"`
 	Offset     *int64 `json:"offset,omitempty"`
 	EventID    string `json:"event_id,omitempty"`
@@ -128,6 +130,10 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 		ts, _ := topics.HeaderValue(m.Headers, topics.HeaderTraceState)
 		ev, err := topics.NormalizeTraced(m.Value, n, index, topics.TraceContext{TraceParent: tp, TraceState: ts})
 		line.EventID = ev.Envelope.ID
+		if err == nil {
+			// serve's limit: Kafka would refuse the record on every rerun.
+			err = bridge.CheckRecordSize(ev.Records(), cfg.maxRecordBytes())
+		}
 		if err != nil {
 			var e *topics.Error
 			if !errors.As(err, &e) {
@@ -140,6 +146,11 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 		}
 		line.Topic, line.Key = ev.Record.Topic, ev.Key.Value
 		if o.dryRun {
+			// As the real run would after the publish: later records of the
+			// same entity get the key they would get.
+			if ev.IndexUpdate.Topic != "" {
+				index.Learn(ev.IndexUpdate)
+			}
 			line.Status = "would_publish"
 		} else {
 			pctx, cancel := context.WithTimeout(ctx, cfg.PublishTimeout)
@@ -160,6 +171,10 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 	if len(sum.Errors) == 0 {
 		sum.Errors = nil
 	}
+	if err != nil {
+		// The last line is what a script reads: it must not say done.
+		sum.Status, sum.Error = "failed", err.Error()
+	}
 	if encErr := enc.Encode(sum); err == nil {
 		err = encErr
 	}
@@ -169,13 +184,16 @@ func replayCmd(ctx context.Context, cfg Config, args []string, stdout, stderr io
 const replayUsage = `Usage: webhook-bridge replay [--from-beginning | --offset N | --since RFC3339] [--group NAME] [--dry-run]
 
 Reads the quarantine topic up to the end it had when replay started, runs
-every body through the current validation and routing again, and publishes
-those that pass to their resource topics exactly as a live delivery would
-(same record, key chosen with the company index). Each record's offset is
-committed in the consumer group once it was handled, so running replay twice
-publishes nothing twice. Prints one JSON line per record (status published,
-rejected with its error code, or would_publish under --dry-run) and a last
-line with the counts by error code. Records stay in the quarantine topic.
+every body through the current validation and routing (and serve's record
+size limit) again, and publishes those that pass to their resource topics
+exactly as a live delivery would (same record, key chosen with the company
+index). Each record's offset is committed in the consumer group once it was
+handled, so running replay twice publishes nothing twice; on Ctrl-C, the
+record in hand is published and committed before replay stops. Prints one
+JSON line per record (status published, rejected with its error code, or
+would_publish under --dry-run) and a last line with the counts by error code
+(status done, or failed with the error that stopped replay). Records stay in
+the quarantine topic.
 
 Flags:
 `

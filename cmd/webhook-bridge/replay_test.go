@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -19,17 +20,45 @@ import (
 // one being the summary.
 func replayOut(t *testing.T, args ...string) []map[string]any {
 	t.Helper()
+	lines, out, err := replayRun(t, args...)
+	if err != nil {
+		t.Fatalf("replay %v: %v\n%s", args, err, out)
+	}
+	if len(lines) == 0 || lines[len(lines)-1]["status"] != "done" {
+		t.Fatalf("replay %v printed no summary:\n%s", args, out)
+	}
+	return lines
+}
+
+// replayRun runs replay with args and returns its output, as lines and as
+// text, and its error.
+func replayRun(t *testing.T, args ...string) ([]map[string]any, string, error) {
+	t.Helper()
 	var out syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := run(ctx, append([]string{"replay"}, args...), &out, io.Discard); err != nil {
-		t.Fatalf("replay %v: %v\n%s", args, err, out.String())
+	err := run(ctx, append([]string{"replay"}, args...), &out, io.Discard)
+	return jsonLines(t, out.String()), out.String(), err
+}
+
+// quarantined is a body as serve would have kept it in the quarantine.
+type quarantined struct{ id, body string }
+
+// quarantine writes bodies to the quarantine topic with the error code
+// code, in order.
+func quarantine(t *testing.T, kc kafka.Config, n topics.Naming, code string, bodies ...quarantined) {
+	t.Helper()
+	w, err := kafka.NewWriter(kafkatest.Writer(kc), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
 	}
-	lines := jsonLines(t, out.String())
-	if len(lines) == 0 || lines[len(lines)-1]["status"] != "done" {
-		t.Fatalf("replay %v printed no summary:\n%s", args, out.String())
+	defer w.Close()
+	for _, q := range bodies {
+		rec := topics.QuarantineRecord(n, []byte(q.body), code, "kept by the test", q.id, "application/json")
+		if err := w.Publish(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return lines
 }
 
 // statuses lists each record line's event id and status, in output order.
@@ -137,5 +166,113 @@ func TestReplayFlagErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("replay %v: %v, want an error containing %q", tt.args, err, tt.want)
 		}
+	}
+}
+
+// TestReplayRejectsRecordsTooLarge: a body whose normalized record is over
+// serve's record limit (quarantined as record_too_large) is rejected like
+// any body that does not pass, and committed, not handed to a publish that
+// Kafka refuses on every rerun; a dry run says so too.
+func TestReplayRejectsRecordsTooLarge(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, 1)
+	useBroker(t, kc, n)
+	// A record limit of 256 KiB + 64 KiB, for a body smaller than the
+	// default limit needs.
+	t.Setenv("BRIDGE_MAX_BODY_BYTES", "262144")
+	const limit = 262144 + 64<<10
+	// A USER naming 4,000 companies: its company-ids header alone is over
+	// the 64 KiB the limit allows beyond the body.
+	ms := make([]string, 4000)
+	for i := range ms {
+		ms[i] = fmt.Sprintf(`{"company":{"id":"c1b2a3d4-e5f6-4789-a0b1-%012d"}}`, i)
+	}
+	big := `{"uuid":"e-big","resource":{"type":"USER","uuid":"u-1","content":{"memberships":[` + strings.Join(ms, ",") + `]}},"resourceAction":"CHANGED"}`
+	if len(big) > 262144 {
+		t.Fatalf("the body is %d bytes: serve would have refused it (413), not quarantined it", len(big))
+	}
+	quarantine(t, kc, n, topics.CodeRecordTooLarge, quarantined{"e-big", big})
+	quarantine(t, kc, n, topics.CodeUnknownResource,
+		quarantined{"e-ok", subscriptionBody("e-ok", "ADDED", "5f0e2c8a-3b71-4d2e-8c90-6a1b7e3f4d21", "c1b2a3d4-e5f6-4789-a0b1-c2d3e4f5a6b7")})
+
+	lines := replayOut(t, "--dry-run")
+	if diff := cmp.Diff([]string{"e-big rejected record_too_large", "e-ok would_publish"}, statuses(lines)); diff != "" {
+		t.Errorf("dry run (-want +got):\n%s", diff)
+	}
+	lines = replayOut(t)
+	if diff := cmp.Diff([]string{"e-big rejected record_too_large", "e-ok published"}, statuses(lines)); diff != "" {
+		t.Errorf("run (-want +got):\n%s", diff)
+	}
+	if d, _ := lines[0]["detail"].(string); !strings.Contains(d, fmt.Sprintf("over the %d-byte limit", limit)) {
+		t.Errorf("detail %q does not name serve's record limit, %d bytes", d, limit)
+	}
+	if diff := cmp.Diff(map[string]any{"status": "done", "read": 2.0, "published": 1.0, "rejected": 1.0,
+		"errors": map[string]any{"record_too_large": 1.0}, "group": n.Internal + "replay"}, lines[len(lines)-1]); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
+	}
+	// Both committed: a rerun has nothing to do.
+	if lines = replayOut(t); len(lines) != 1 || lines[0]["read"] != nil {
+		t.Errorf("rerun handled records again:\n%v", lines)
+	}
+}
+
+// TestReplayDryRunKeysLikeTheRealRun: a dry run learns the company index's
+// mappings as the real run does after each publish, so it shows the keys
+// the real run publishes with (here, the REMOVED keyed by the company its
+// ADDED named).
+func TestReplayDryRunKeysLikeTheRealRun(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, 1)
+	useBroker(t, kc, n)
+	const sub, company = "5f0e2c8a-3b71-4d2e-8c90-6a1b7e3f4d21", "c1b2a3d4-e5f6-4789-a0b1-c2d3e4f5a6b7"
+	quarantine(t, kc, n, topics.CodeUnknownResource,
+		quarantined{"e-added", subscriptionBody("e-added", "ADDED", sub, company)},
+		quarantined{"e-removed", subscriptionBody("e-removed", "REMOVED", sub, "")})
+	keys := func(lines []map[string]any) []string {
+		var out []string
+		for _, l := range lines[:len(lines)-1] {
+			out = append(out, fmt.Sprint(l["event_id"], " ", l["topic"], " ", l["key"]))
+		}
+		return out
+	}
+	want := []string{"e-added " + n.Topic("subscription") + " " + company, "e-removed " + n.Topic("subscription") + " " + company}
+	if diff := cmp.Diff(want, keys(replayOut(t, "--dry-run"))); diff != "" {
+		t.Errorf("dry run (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, keys(replayOut(t))); diff != "" {
+		t.Errorf("run (-want +got):\n%s", diff)
+	}
+}
+
+// TestReplayFailureEndsWithAFailedLine: when replay stops on an error, its
+// last line, the one a script reads, says so, with the error, and never
+// "done"; a rerun resumes with the record it stopped at.
+func TestReplayFailureEndsWithAFailedLine(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, 1)
+	useBroker(t, kc, n)
+	quarantine(t, kc, n, topics.CodeUnknownResource,
+		quarantined{"e-added", subscriptionBody("e-added", "ADDED", "5f0e2c8a-3b71-4d2e-8c90-6a1b7e3f4d21", "co-1")})
+	t.Setenv("BRIDGE_PUBLISH_TIMEOUT", "1ns") // no publish is acknowledged in time
+	lines, out, err := replayRun(t)
+	if err == nil {
+		t.Fatalf("replay succeeded with a publish timeout of 1ns:\n%s", out)
+	}
+	if len(lines) == 0 {
+		t.Fatalf("replay printed nothing")
+	}
+	last := lines[len(lines)-1]
+	if msg, _ := last["error"].(string); last["status"] != "failed" || msg != err.Error() || last["read"] != 1.0 {
+		t.Errorf("last line %v, want status failed, read 1 and the error %q", last, err)
+	}
+	if strings.Contains(out, `"status":"done"`) {
+		t.Errorf("a failed replay printed done:\n%s", out)
+	}
+	t.Setenv("BRIDGE_PUBLISH_TIMEOUT", "15s")
+	if diff := cmp.Diff([]string{"e-added published"}, statuses(replayOut(t))); diff != "" {
+		t.Errorf("rerun (-want +got):\n%s", diff)
 	}
 }

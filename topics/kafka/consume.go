@@ -52,6 +52,13 @@ type Consumed struct {
 // first error of handle, leaving that record uncommitted, so a rerun starts
 // with it. Running ConsumeToEnd twice with one group therefore hands each
 // record to a successful handle once.
+//
+// A record handed to handle is finished even when ctx is cancelled
+// meanwhile (an operator's Ctrl-C): handle's context is not cancelled with
+// ctx, so handle must bound what it does itself, and the commit gets
+// commitTimeout. Only then does ConsumeToEnd stop, with ctx's error, before
+// the next record. Otherwise a record whose effect (a publish) was done
+// could stay uncommitted and be handled again by the next run.
 func ConsumeToEnd(ctx context.Context, opts ConsumeOptions, handle func(context.Context, Consumed) error) error {
 	if opts.Group == "" && !opts.DryRun {
 		return errors.New("consume to end: no consumer group")
@@ -124,6 +131,10 @@ func ConsumeToEnd(ctx context.Context, opts ConsumeOptions, handle func(context.
 	})
 	defer r.Close()
 	for len(end) > 0 {
+		if err := ctx.Err(); err != nil {
+			// Not left to FetchMessage, which may return a record it holds.
+			return fmt.Errorf("read %s: %w", opts.Topic, err)
+		}
 		fctx, cancel := context.WithTimeout(ctx, opts.IdleTimeout)
 		m, err := r.FetchMessage(fctx)
 		cancel()
@@ -137,10 +148,15 @@ func ConsumeToEnd(ctx context.Context, opts ConsumeOptions, handle func(context.
 		if !due || m.Offset >= e {
 			continue // arrived after ConsumeToEnd started: the next run's
 		}
-		if err := handle(ctx, consumed(m)); err != nil {
+		if err := handle(context.WithoutCancel(ctx), consumed(m)); err != nil {
 			return err
 		}
-		if err := r.CommitMessages(ctx, m); err != nil {
+		// Not under ctx: once cancelled, CommitMessages may give up without
+		// committing what handle did.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+		err = r.CommitMessages(cctx, m)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("commit %s/%d@%d for group %s: %w", opts.Topic, m.Partition, m.Offset, opts.Group, err)
 		}
 		if m.Offset+1 >= e {
@@ -149,6 +165,10 @@ func ConsumeToEnd(ctx context.Context, opts ConsumeOptions, handle func(context.
 	}
 	return nil
 }
+
+// commitTimeout bounds the commit of a handled record, which does not stop
+// when ConsumeToEnd's context is cancelled.
+const commitTimeout = 10 * time.Second
 
 // startOffsets returns where each partition starts and whether the group has
 // committed a position for it.
@@ -211,6 +231,9 @@ func consumePartition(ctx context.Context, opts ConsumeOptions, dialer *kafkago.
 		return fmt.Errorf("seek %s/%d: %w", opts.Topic, partition, err)
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %s/%d: %w", opts.Topic, partition, err)
+		}
 		fctx, cancel := context.WithTimeout(ctx, opts.IdleTimeout)
 		m, err := r.FetchMessage(fctx)
 		cancel()
@@ -220,7 +243,8 @@ func consumePartition(ctx context.Context, opts ConsumeOptions, dialer *kafkago.
 		if m.Offset >= end {
 			return nil
 		}
-		if err := handle(ctx, consumed(m)); err != nil {
+		// Finished like a record of ConsumeToEnd's group reader.
+		if err := handle(context.WithoutCancel(ctx), consumed(m)); err != nil {
 			return err
 		}
 		if m.Offset+1 >= end {

@@ -70,3 +70,46 @@ func TestConsumeToEndCommitsWhatWasHandled(t *testing.T) {
 		t.Error("ConsumeToEnd without a group succeeded")
 	}
 }
+
+// TestConsumeToEndFinishesTheRecordItWasHandedOnCancel: a cancel (an
+// operator's Ctrl-C) while handle runs cancels neither handle's context nor
+// the record's commit, so that what handle did (a publish) is not done again
+// by the next run; the next record is not handed over.
+func TestConsumeToEndFinishesTheRecordItWasHandedOnCancel(t *testing.T) {
+	kc := kafkatest.Kafka(t)
+	n := kafkatest.Naming(t)
+	kafkatest.CreateTopics(t, kc, n, 1)
+	publish(t, kc, topics.Record{Topic: n.Quarantine(), Value: []byte("r0")}, topics.Record{Topic: n.Quarantine(), Value: []byte("r1")})
+	// Each with a new group: a lost commit was a matter of chance.
+	for i := range 5 {
+		for _, dry := range []bool{true, false} { // the dry run first: it reads from the group's position
+			opts := kafka.ConsumeOptions{Kafka: kc, Topic: n.Quarantine(), Group: fmt.Sprintf("%scancel-%d", n.Prefix, i), DryRun: dry}
+			ctx, cancel := context.WithCancel(context.Background())
+			var seen []string
+			err := kafka.ConsumeToEnd(ctx, opts, func(hctx context.Context, c kafka.Consumed) error {
+				seen = append(seen, string(c.Value))
+				cancel()
+				if err := hctx.Err(); err != nil {
+					t.Errorf("dry run %v: handle's context ended with the cancel: %v", dry, err)
+				}
+				return nil
+			})
+			cancel()
+			if !errors.Is(err, context.Canceled) || !cmp.Equal([]string{"r0"}, seen) {
+				t.Errorf("dry run %v: cancelled in the first record: handed %v, %v; want r0 only and the cancel", dry, seen, err)
+			}
+		}
+		// r0 was committed, r1 was not handed over.
+		opts := kafka.ConsumeOptions{Kafka: kc, Topic: n.Quarantine(), Group: fmt.Sprintf("%scancel-%d", n.Prefix, i)}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		var seen []string
+		err := kafka.ConsumeToEnd(ctx, opts, func(_ context.Context, c kafka.Consumed) error {
+			seen = append(seen, string(c.Value))
+			return nil
+		})
+		cancel()
+		if err != nil || !cmp.Equal([]string{"r1"}, seen) {
+			t.Fatalf("trial %d: the run after the cancel handed %v, %v; want r1 only", i, seen, err)
+		}
+	}
+}
