@@ -161,9 +161,9 @@ func (a *Admin) Describe(ctx context.Context, names []string) (map[string]TopicI
 	if len(req.Resources) == 0 {
 		return out, nil
 	}
-	resp, err := a.c.DescribeConfigs(ctx, req)
+	resp, err := a.describeConfigs(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("describe topic configs: %w", err)
+		return nil, err
 	}
 	for _, r := range resp.Resources {
 		if r.Error != nil {
@@ -184,6 +184,36 @@ func (a *Admin) Describe(ctx context.Context, names []string) (map[string]TopicI
 	}
 	return out, nil
 }
+
+// describeConfigs sends req, again while a broker answers that a topic does
+// not exist: a topic just created (or found in one broker's metadata) is
+// known to the other brokers of a cluster only a moment later, and the
+// request may reach one of them.
+func (a *Admin) describeConfigs(ctx context.Context, req *kafkago.DescribeConfigsRequest) (*kafkago.DescribeConfigsResponse, error) {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		resp, err := a.c.DescribeConfigs(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("describe topic configs: %w", err)
+		}
+		unknown := slices.ContainsFunc(resp.Resources, func(r kafkago.DescribeConfigResponseResource) bool {
+			return errors.Is(r.Error, kafkago.UnknownTopicOrPartition)
+		})
+		if !unknown || attempt == describeAttempts {
+			return resp, nil
+		}
+		select {
+		case <-ctx.Done():
+			return resp, nil // its errors say what was not found
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// describeAttempts bounds describeConfigs' attempts: about 6 s of waiting
+// in all, several times what a cluster takes to spread a new topic.
+const describeAttempts = 9
 
 // Partitions returns the partition count of each named topic that exists.
 func (a *Admin) Partitions(ctx context.Context, names []string) (map[string]int, error) {
