@@ -88,6 +88,17 @@
 // profiling costs the bridge a little CPU, so take the CPU figures from a
 // run without it.
 //
+// -mode floor measures what serving HTTP alone costs here, with no Kafka:
+// the same load levels, bodies and client against two servers that read
+// each request and answer a 202 of the bridge's size, and do nothing else,
+// each started as its own process (this executable again) so that its CPU
+// is read from /proc like the bridge's: floor-nethttp (net/http with
+// serve's timeouts and header limit) and floor-raw (a goroutine per
+// connection, one buffered reader, one write per answer). A bridge's CPU
+// per request is best read against floor-nethttp at the same request rate
+// (-rate): per request, a server does more work when requests come
+// further apart (a wake-up each).
+//
 // The speed line says how fast the machine was: at the start and the end
 // of the run the bench hashes with SHA-256 and makes 1 KiB round trips over
 // a loopback TCP connection, -speed each (0: not measured). On a VM the
@@ -103,6 +114,7 @@
 //	go run ./cmd/webhook-bench -rate 2000 -duration 60s -bridge-log /tmp/bridge.log
 //	go run ./cmd/webhook-bench -mode bridge -concurrency 64 -duration 20s -cpuprofile /tmp/cpu.pprof -memprofile /tmp/mem.pprof
 //	go run ./cmd/webhook-bench -mode single -single 200
+//	go run ./cmd/webhook-bench -mode floor -concurrency 1,4,16,64,256 -rate 500,2000,7000 -duration 10s
 //	go run ./cmd/webhook-bench -mode bridge -rate 2000 -duration 10m -every 30s   # soak
 //	go run ./cmd/webhook-bench -mode bridge -url http://host:8080/webhooks -token T -prefix appdirect. -pid 1234
 package main
@@ -130,6 +142,14 @@ import (
 )
 
 func main() {
+	if kind := os.Getenv(floorEnv); kind != "" {
+		// Re-executed by -mode floor as one of its servers.
+		if err := serveFloor(kind, os.Getenv(floorAddrEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "webhook-bench floor server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -194,6 +214,7 @@ Examples (from the repository root):
   webhook-bench -concurrency 64 -duration 10s -warmup 2s -single 50    # what CI runs
   webhook-bench -concurrency 1,4,16,64,256 -rate 500,2000 -duration 20s  # closed and open loop levels
   webhook-bench -mode single -single 200                      # one request at a time, idle bridge
+  webhook-bench -mode floor -concurrency 64 -rate 7000        # HTTP alone: no Kafka, no bridge
   webhook-bench -mode bridge -rate 2000 -duration 10m -every 30s   # soak: RSS over time
 
 Flags:
@@ -208,7 +229,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		fs.PrintDefaults()
 	}
 	brokers := fs.String("brokers", "", "Kafka bootstrap brokers, comma-separated (default: $BRIDGE_TEST_KAFKA_BROKERS, else $BRIDGE_KAFKA_BROKERS, else 127.0.0.1:9092)")
-	fs.StringVar(&c.mode, "mode", "both", "phases to run: baseline, bridge, both, or single (only the idle single-request phase)")
+	fs.StringVar(&c.mode, "mode", "both", "phases to run: baseline, bridge, both, single (only the idle single-request phase), or floor (no Kafka: the load levels against two servers that only read each request and answer 202, net/http's and a minimal one, each its own process: what HTTP alone costs here)")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured time of each load level")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "time sent (and verified) before each load level is measured")
 	conc := fs.String("concurrency", "64", "closed-loop levels: workers, one request in flight each, comma-separated (e.g. 1,4,16,64,256); with -rate, run only when given")
@@ -284,9 +305,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-body-bytes %q is not MIN-MAX", *sizes)
 	}
 	switch c.mode {
-	case "baseline", "bridge", "both", "single":
+	case "baseline", "bridge", "both", "single", "floor":
 	default:
-		return c, fmt.Errorf("-mode %q is not baseline, bridge, both or single", c.mode)
+		return c, fmt.Errorf("-mode %q is not baseline, bridge, both, single or floor", c.mode)
 	}
 	if c.baseline != "kafka-go" && c.baseline != "writer" {
 		return c, fmt.Errorf("-baseline %q is not kafka-go or writer", c.baseline)
@@ -309,6 +330,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-gomaxprocs needs a started bridge, not -url")
 	case c.logRequests != "" && c.url != "":
 		return c, errors.New("-log-requests needs a started bridge, not -url")
+	case c.mode == "floor" && c.url != "":
+		return c, errors.New("-mode floor starts its own servers: no -url")
 	case c.url == "" && strings.ContainsAny(c.token, ", \t"):
 		return c, errors.New("-token for the started bridge may not hold commas or spaces")
 	case c.profiles.on() && c.mode != "bridge" && c.mode != "both":
@@ -397,6 +420,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-samples %s: the bridge's sample bodies are not there (%w): run from the repository root or give -samples DIR", c.bodies.Samples, err)
 		}
 		c.bodies.Samples = dir
+	}
+	if c.mode == "floor" {
+		return runFloorMode(ctx, c, naming, runID, progress, stdout, stderr)
 	}
 	so := serveOptions{
 		brokers: c.brokers, naming: naming, partitions: c.partitions, token: token,
@@ -590,6 +616,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rep.Results = append(rep.Results, r)
 	}
+	return finishReport(rep, c, stdout)
+}
+
+// finishReport measures the machine's speed again, then prints the report;
+// it returns errVerify unless every phase was verified.
+func finishReport(rep report, c config, stdout io.Writer) error {
 	if c.speed > 0 {
 		sp, err := measureSpeed(c.speed)
 		if err != nil {

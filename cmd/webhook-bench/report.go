@@ -95,7 +95,9 @@ type report struct {
 
 func printTable(w io.Writer, rep report) {
 	fmt.Fprintf(w, "webhook-bench %s\n", rep.Started.Format(time.RFC3339))
-	fmt.Fprintf(w, "kafka:   %s, topics %s* (%d partitions, replication 1)\n", strings.Join(rep.Brokers, ","), rep.Prefix, rep.Partitions)
+	if len(rep.Brokers) > 0 {
+		fmt.Fprintf(w, "kafka:   %s, topics %s* (%d partitions, replication 1)\n", strings.Join(rep.Brokers, ","), rep.Prefix, rep.Partitions)
+	}
 	fmt.Fprintf(w, "writer:  %s\n", rep.Writer)
 	if rep.Bridge != "" {
 		fmt.Fprintf(w, "bridge:  %s\n", rep.Bridge)
@@ -167,6 +169,11 @@ func printTable(w io.Writer, rep report) {
 			notes = append(notes, fmt.Sprintf("%d answered with an error yet written (allowed: at least once)", r.Verify.LandedAfterError))
 		}
 		notes = append(notes, "load average "+r.LoadAvg)
+		if r.Verify.NothingWritten {
+			notes = append(notes, r.Verify.Problems...)
+			fmt.Fprintf(w, "%s %s: %s; nothing written to Kafka\n", r.Mode, r.Load, strings.Join(notes, ", "))
+			continue
+		}
 		fmt.Fprintf(w, "%s %s: %s; %d records read back (%d of the company index) in %.1fs\n",
 			r.Mode, r.Load, strings.Join(notes, ", "), r.Verify.Read, r.Verify.IndexRecords, r.Verify.Took)
 	}
@@ -194,6 +201,12 @@ func rssString(v int64) string {
 }
 
 func verifiedString(v verifyResult) string {
+	switch {
+	case v.NothingWritten && v.OK:
+		return "- (all 202)"
+	case v.NothingWritten:
+		return "FAILED (not all 202)"
+	}
 	if v.OK {
 		return "ok"
 	}

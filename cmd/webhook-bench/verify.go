@@ -51,6 +51,9 @@ func endOffsets(ctx context.Context, c *kafkago.Client, partitions map[string]in
 // verifyResult is what reading the phase's records back found.
 type verifyResult struct {
 	OK bool `json:"ok"`
+	// NothingWritten is a floor phase's (-mode floor): its server writes
+	// nothing to Kafka, and OK says every request was answered 202.
+	NothingWritten bool `json:"nothing_written,omitempty"`
 	// Acked events (2xx) and how many were found exactly once.
 	Acked uint64 `json:"acked"`
 	Found uint64 `json:"found"`
