@@ -39,6 +39,7 @@ type serveOptions struct {
 	gomaxprocs     int    // 0: inherited
 	pprof          bool   // serve pprof on the admin port (-cpuprofile, -memprofile)
 	logRequests    string // BRIDGE_LOG_REQUESTS; "" for serve's default
+	connsPerBroker int    // BRIDGE_KAFKA_CONNS_PER_BROKER; 0 for serve's default
 }
 
 // env is this process's environment without any BRIDGE_* variable (a
@@ -76,6 +77,9 @@ func (o serveOptions) env(addr, admin string) []string {
 	}
 	if o.pprof {
 		set("PPROF", "true")
+	}
+	if o.connsPerBroker != 0 {
+		set("KAFKA_CONNS_PER_BROKER", strconv.Itoa(o.connsPerBroker))
 	}
 	if o.logRequests != "" {
 		set("LOG_REQUESTS", o.logRequests)

@@ -120,6 +120,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,42 +164,43 @@ func main() {
 
 // config is every flag.
 type config struct {
-	brokers       []string
-	mode          string
-	duration      time.Duration
-	warmup        time.Duration
-	concurrency   []int // closed-loop levels
-	closed        bool  // run the closed-loop levels
-	rates         []float64
-	rateInFlight  int
-	partitions    int
-	url           string
-	token         string
-	adminURL      string
-	prefix        string
-	internal      string
-	pid           int
-	brokerPID     int
-	single        int
-	singleGap     time.Duration
-	every         time.Duration
-	jsonOut       bool
-	batchSize     int
-	publishTO     time.Duration
-	maxInFlight   int
-	cooldown      time.Duration
-	bodies        bodyOptions
-	keep          bool
-	speed         time.Duration
-	bridgeBin     string
-	bridgeLog     string
-	gogc          int
-	gomaxprocs    int
-	logRequests   string
-	client        string
-	baseline      string        // kafka-go or writer
-	baselineBatch time.Duration // kafka-go's BatchTimeout
-	profiles      profiles
+	brokers        []string
+	mode           string
+	duration       time.Duration
+	warmup         time.Duration
+	concurrency    []int // closed-loop levels
+	closed         bool  // run the closed-loop levels
+	rates          []float64
+	rateInFlight   int
+	partitions     int
+	url            string
+	token          string
+	adminURL       string
+	prefix         string
+	internal       string
+	pid            int
+	brokerPID      int
+	single         int
+	singleGap      time.Duration
+	every          time.Duration
+	jsonOut        bool
+	batchSize      int
+	connsPerBroker int
+	publishTO      time.Duration
+	maxInFlight    int
+	cooldown       time.Duration
+	bodies         bodyOptions
+	keep           bool
+	speed          time.Duration
+	bridgeBin      string
+	bridgeLog      string
+	gogc           int
+	gomaxprocs     int
+	logRequests    string
+	client         string
+	baseline       string        // kafka-go or writer
+	baselineBatch  time.Duration // kafka-go's BatchTimeout
+	profiles       profiles
 }
 
 const usageText = `webhook-bench measures webhook-bridge (the real ` + "`webhook-bridge serve`" + `, started
@@ -249,6 +251,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.every, "every", 0, "print RSS, goroutines and heap this often during load phases (soak), e.g. 30s")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the results as JSON instead of a table")
 	fs.IntVar(&c.batchSize, "batch-size", 100, "writer: most records per batch (BRIDGE_KAFKA_BATCH_SIZE)")
+	fs.IntVar(&c.connsPerBroker, "conns-per-broker", 0, "bridge: connections to each broker (BRIDGE_KAFKA_CONNS_PER_BROKER); 0 keeps serve's default")
 	fs.DurationVar(&c.publishTO, "publish-timeout", 10*time.Second, "wait for acks=all before a 503 (BRIDGE_PUBLISH_TIMEOUT); the baseline's Publish timeout too")
 	fs.IntVar(&c.maxInFlight, "max-inflight", 1000, "bridge: most requests served at once (BRIDGE_MAX_INFLIGHT)")
 	fs.DurationVar(&c.cooldown, "cooldown", 2*time.Second, "pause between phases")
@@ -426,7 +429,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	so := serveOptions{
 		brokers: c.brokers, naming: naming, partitions: c.partitions, token: token,
-		batchSize: c.batchSize, publishTimeout: c.publishTO,
+		batchSize: c.batchSize, publishTimeout: c.publishTO, connsPerBroker: c.connsPerBroker,
 		maxInFlight: c.maxInFlight, gogc: c.gogc, gomaxprocs: c.gomaxprocs, pprof: c.profiles.on(), logRequests: c.logRequests,
 	}
 
@@ -535,6 +538,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			w, err := kafka.NewWriter(kafka.WriterConfig{
 				Kafka: kc, BatchSize: c.batchSize, MaxRecordBytes: maxRecordBytes,
 				WriteTimeout: c.publishTO, MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond, Topics: naming.All(),
+				ConnsPerBroker: cmp.Or(c.connsPerBroker, defaultConnsPerBroker),
 			}, zerolog.New(stderr).Level(zerolog.WarnLevel))
 			if err != nil {
 				return err
@@ -686,6 +690,10 @@ func describeBodies(o bodyOptions, vs []variant) string {
 // maxRecordBytes is the writer's record limit: serve's, from
 // BRIDGE_MAX_BODY_BYTES's default plus the record overhead.
 const maxRecordBytes = 1<<20 + 64<<10
+
+// defaultConnsPerBroker is serve's BRIDGE_KAFKA_CONNS_PER_BROKER default,
+// which the in-process writer baseline uses unless -conns-per-broker says.
+const defaultConnsPerBroker = 2
 
 func waitReady(ctx context.Context, admin *kafka.Admin, client *kafkago.Client, names []string) (map[string]int, error) {
 	deadline := time.Now().Add(60 * time.Second)

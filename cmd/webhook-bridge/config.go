@@ -72,6 +72,7 @@ type Config struct {
 	BatchSize             int               `envconfig:"KAFKA_BATCH_SIZE" default:"100" desc:"most records in one partition's batch of a produce request (a partition sends at once when idle, and batches what arrives while its write is in flight; one request to a broker carries the batches of all its partitions that wait)"`
 	KafkaWriteTimeout     time.Duration     `envconfig:"KAFKA_WRITE_TIMEOUT" default:"10s" desc:"bounds one produce attempt to a partition leader, the wait for acks=all included (a request as a whole is bounded by PUBLISH_TIMEOUT)"`
 	KafkaMetadataTimeout  time.Duration     `envconfig:"KAFKA_METADATA_TIMEOUT" default:"2s" desc:"bounds one metadata request to one broker (all brokers are asked at once; the first answer wins)"`
+	KafkaConnsPerBroker   int               `envconfig:"KAFKA_CONNS_PER_BROKER" default:"2" desc:"connections the writer keeps to each broker, 1 to 16; a partition always uses the same one and each carries one produce request at a time (a broker serves a connection's requests one by one), so a slow request holds up only the partitions behind it"`
 	KafkaStallCheck       time.Duration     `envconfig:"KAFKA_STALL_CHECK" default:"500ms" desc:"while a produce waits, how often the writer checks whether the partition's leader moved (it then resends to the new leader)"`
 	KafkaDialTimeout      time.Duration     `envconfig:"KAFKA_DIAL_TIMEOUT" default:"5s" desc:"bounds connecting to a broker"`
 	KafkaHealthInterval   time.Duration     `envconfig:"KAFKA_HEALTH_INTERVAL" default:"10s" desc:"how often Kafka's reachability and the topics are checked (the webhook_bridge_kafka_up metric and the log; readiness does not depend on it); each check opens a connection to every broker, TLS and SASL included"`
@@ -114,6 +115,8 @@ func loadConfig() (Config, error) {
 		return c, fmt.Errorf("configuration: BRIDGE_TOPIC_PARTITIONS, BRIDGE_TOPIC_REPLICATION and BRIDGE_TOPIC_MIN_INSYNC_REPLICAS must be positive")
 	case c.BatchSize <= 0 || c.KafkaWriteTimeout <= 0 || c.KafkaMetadataTimeout <= 0 || c.KafkaStallCheck <= 0 || c.KafkaDialTimeout <= 0 || c.KafkaAdminTimeout <= 0 || c.KafkaHealthInterval <= 0:
 		return c, fmt.Errorf("configuration: BRIDGE_KAFKA_BATCH_SIZE and the BRIDGE_KAFKA_*_TIMEOUT and BRIDGE_KAFKA_STALL_CHECK durations must be positive")
+	case c.KafkaConnsPerBroker < 1 || c.KafkaConnsPerBroker > 16:
+		return c, fmt.Errorf("configuration: BRIDGE_KAFKA_CONNS_PER_BROKER must be 1 to 16, got %d", c.KafkaConnsPerBroker)
 	case c.PublishTimeout <= 0 || c.PublishTimeout >= 30*time.Second:
 		return c, fmt.Errorf("configuration: BRIDGE_PUBLISH_TIMEOUT must be above 0 and below the marketplace's 30s timeout, got %s", c.PublishTimeout)
 	case c.WriteTimeout <= c.PublishTimeout:
@@ -206,7 +209,7 @@ func (c Config) writer(kc kafka.Config) kafka.WriterConfig {
 	return kafka.WriterConfig{
 		Kafka: kc, BatchSize: c.BatchSize, MaxRecordBytes: c.maxRecordBytes(),
 		WriteTimeout: c.KafkaWriteTimeout, MetadataTimeout: c.KafkaMetadataTimeout, StallCheck: c.KafkaStallCheck,
-		Topics: c.naming().All(),
+		ConnsPerBroker: c.KafkaConnsPerBroker, Topics: c.naming().All(),
 	}
 }
 

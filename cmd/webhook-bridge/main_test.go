@@ -232,6 +232,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"tls cert without key", map[string]string{"BRIDGE_TLS_CERT_FILE": "/x.pem"}, []string{"serve"}, "BRIDGE_TLS_CERT_FILE and BRIDGE_TLS_KEY_FILE"},
 		{"placeholder token", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_TOKENS": "REPLACE_ME"}, []string{"serve"}, "placeholder REPLACE_ME"},
 		{"trusted proxy not an address", map[string]string{"BRIDGE_TRUSTED_PROXIES": "10.0.0.0/8,ingress"}, []string{"serve"}, `BRIDGE_TRUSTED_PROXIES: "ingress" is not an IP address or CIDR`},
+		{"no connection to a broker", map[string]string{"BRIDGE_KAFKA_CONNS_PER_BROKER": "0"}, []string{"serve"}, "BRIDGE_KAFKA_CONNS_PER_BROKER must be 1 to 16, got 0"},
+		{"too many connections to a broker", map[string]string{"BRIDGE_KAFKA_CONNS_PER_BROKER": "17"}, []string{"serve"}, "BRIDGE_KAFKA_CONNS_PER_BROKER must be 1 to 16, got 17"},
 		{"bad request log mode", map[string]string{"BRIDGE_LOG_REQUESTS": "sample:0"}, []string{"serve"}, `BRIDGE_LOG_REQUESTS: "sample:0" is not all, errors or sample:N`},
 		{"tail the quarantine by company", map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092"}, []string{"tail", "--quarantine", "--company", "c1"}, "tail --quarantine: the quarantine's records carry no resource, action or company headers"},
 		{"unknown command", nil, []string{"launch"}, `unknown command "launch"`},

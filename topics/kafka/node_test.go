@@ -32,16 +32,22 @@ type pipeBroker struct {
 	requests [][]string // per request: "topic/partition=value,value"
 	byAddr   map[string][]string
 	hold     chan struct{}
-	held     int // requests waiting for hold
+	held     int            // requests waiting for hold
+	dials    int            // connections made; each is numbered by its dial
+	connOf   map[string]int // "topic/partition": the connection that carried it
 }
 
 func (b *pipeBroker) dial(_ context.Context, addr string) (net.Conn, io.Reader, int16, error) {
 	client, server := net.Pipe()
-	go b.serve(server, addr)
+	b.mu.Lock()
+	b.dials++
+	conn := b.dials
+	b.mu.Unlock()
+	go b.serve(server, addr, conn)
 	return client, client, maxProduceVersion, nil
 }
 
-func (b *pipeBroker) serve(c net.Conn, addr string) {
+func (b *pipeBroker) serve(c net.Conn, addr string, conn int) {
 	defer c.Close()
 	for {
 		_ = c.SetReadDeadline(time.Time{})
@@ -60,6 +66,16 @@ func (b *pipeBroker) serve(c net.Conn, addr string) {
 			rt := produce.ResponseTopic{Topic: tp.Topic}
 			for _, p := range tp.Partitions {
 				got = append(got, fmt.Sprintf("%s/%d=%s", tp.Topic, p.Partition, recordValues(b.t, p.RecordSet)))
+				tpName := fmt.Sprintf("%s/%d", tp.Topic, p.Partition)
+				b.mu.Lock()
+				if b.connOf == nil {
+					b.connOf = make(map[string]int)
+				}
+				if was, ok := b.connOf[tpName]; ok && was != conn {
+					b.t.Errorf("%s came over connection %d, before over %d: a partition keeps its connection", tpName, conn, was)
+				}
+				b.connOf[tpName] = conn
+				b.mu.Unlock()
 				if b.byAddr != nil {
 					b.mu.Lock()
 					b.byAddr[addr] = append(b.byAddr[addr], got[len(got)-1])
@@ -135,14 +151,21 @@ func (b *pipeBroker) got() [][]string {
 	return out
 }
 
-// pipeWriter is a Writer whose nodes talk to a pipeBroker; topic name has
-// partitions partitions, all led by node 1.
+// pipeWriter is a Writer whose nodes talk to a pipeBroker over one
+// connection to the broker; topic name has partitions partitions, all led
+// by node 1.
 func pipeWriter(t *testing.T, parts map[string]int) (*Writer, *pipeBroker) {
+	t.Helper()
+	return pipeWriterConns(t, parts, 1)
+}
+
+// pipeWriterConns is pipeWriter with conns connections to the broker.
+func pipeWriterConns(t *testing.T, parts map[string]int, conns int) (*Writer, *pipeBroker) {
 	t.Helper()
 	w, err := NewWriter(WriterConfig{
 		Kafka:     Config{Brokers: []string{"127.0.0.1:1"}, DialTimeout: time.Second},
 		BatchSize: 100, MaxRecordBytes: 1 << 20, WriteTimeout: 5 * time.Second,
-		MetadataTimeout: time.Second, StallCheck: time.Minute,
+		MetadataTimeout: time.Second, StallCheck: time.Minute, ConnsPerBroker: conns,
 	}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -176,9 +199,9 @@ func keyFor(t *testing.T, p, n int) string {
 	return ""
 }
 
-// queued is how many attempts wait in node 1's queue.
+// queued is how many attempts wait in node 1's queue (its first connection's).
 func queued(w *Writer) int {
-	n := w.nodeOf(1)
+	n := w.nodeOf(1, 0)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return len(n.queue)
@@ -226,6 +249,62 @@ func TestNodeSendsTheWaitingPartitionsInOneRequest(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, b.got()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+// TestNodeSpreadsPartitionsOverConnections: with two connections to a
+// broker, a partition behind the other connection is sent while the first
+// connection's request is unanswered; a partition behind the busy
+// connection waits; and every partition always uses the same connection
+// (pipeBroker fails the test otherwise, and if a connection carries two
+// requests at once).
+func TestNodeSpreadsPartitionsOverConnections(t *testing.T) {
+	w, b := pipeWriterConns(t, map[string]int{"a": 4}, 2)
+	release := make(chan struct{})
+	b.hold = release
+	keys := []string{keyFor(t, 0, 4), keyFor(t, 1, 4), keyFor(t, 2, 4), keyFor(t, 3, 4)}
+	errs := make(chan error, 8)
+	publish := func(p int, v string) {
+		go func() { errs <- w.Publish(context.Background(), rec("a", keys[p], v)) }()
+	}
+	heldRequests := func() int { b.mu.Lock(); defer b.mu.Unlock(); return b.held }
+
+	publish(0, "p0")
+	waitFor(t, func() bool { return heldRequests() == 1 })
+	publish(1, "p1") // the other connection: in flight beside p0
+	waitFor(t, func() bool { return heldRequests() == 2 })
+	publish(2, "p2") // p0's connection, which is busy: waits at its node
+	waitFor(t, func() bool { return queued(w) == 1 })
+	if got := heldRequests(); got != 2 {
+		t.Fatalf("%d requests in flight, want 2 (one per connection)", got)
+	}
+	b.mu.Lock()
+	b.hold = nil
+	b.mu.Unlock()
+	close(release)
+	publish(3, "p3")
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Second round: every partition again, over the connection it had.
+	for p := range 4 {
+		publish(p, fmt.Sprintf("again%d", p))
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dials != 2 {
+		t.Errorf("%d connections made, want 2", b.dials)
+	}
+	c := b.connOf
+	if c["a/0"] != c["a/2"] || c["a/1"] != c["a/3"] || c["a/0"] == c["a/1"] {
+		t.Errorf("partitions by connection %v, want 0 and 2 on one, 1 and 3 on the other", c)
 	}
 }
 

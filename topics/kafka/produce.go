@@ -25,16 +25,17 @@ import (
 	"github.com/webhook-bridge/webhook-bridge/topics"
 )
 
-// node is the writer's connection to one broker, shared by every lane whose
-// partition it leads. A lane hands the node one attempt at a time (a
+// node is one of the writer's connections to a broker (ConnsPerBroker of
+// them; a partition always uses the same one), shared by every lane whose
+// partition it carries. A lane hands the node one attempt at a time (a
 // produceJob) and waits for its answer; the node sends every attempt that
 // waits as one produce request, with at most one request in flight: a node
 // with nothing in flight sends at once, and the attempts that arrive
 // meanwhile go together in its next request. Since a lane has at most one
 // attempt at a time, a partition still has at most one write in flight and
 // its records stay in order; and a busy bridge sends one request, one
-// write and one read per broker for many partitions' records, where it sent
-// one per partition.
+// write and one read per connection for many partitions' records, where it
+// sent one per partition.
 //
 // The request is Produce v3 to v8 with acks=all, encoded here into a buffer
 // the node reuses: kafka-go's Conn writes one partition per request, and
@@ -94,16 +95,21 @@ const maxRequestBytes = 16 << 20
 // keptBufferBytes is the most a node keeps of its buffer between requests.
 const keptBufferBytes = 1 << 20
 
-// nodeOf returns the node of broker id, making it on first use.
-func (w *Writer) nodeOf(id int) *node {
+// nodeKey names a node: a broker and which of its connections.
+type nodeKey struct{ id, conn int }
+
+// nodeOf returns the node of broker id that carries partition, making it on
+// first use.
+func (w *Writer) nodeOf(id, partition int) *node {
+	k := nodeKey{id, partition % max(w.cfg.ConnsPerBroker, 1)}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := w.nodes[id]
+	n := w.nodes[k]
 	if n == nil {
 		n = &node{w: w, id: id}
 		n.stall = time.AfterFunc(time.Hour, n.checkStall)
 		n.stall.Stop()
-		w.nodes[id] = n
+		w.nodes[k] = n
 	}
 	return n
 }
@@ -127,7 +133,7 @@ func (w *Writer) produce(l lane, q *laneQueue, live []*pendingRecord, deadline t
 	for _, p := range live {
 		j.size += p.size
 	}
-	w.nodeOf(leader.ID).submit(j)
+	w.nodeOf(leader.ID, l.partition).submit(j)
 	err := <-j.done
 	j.live = nil
 	return err

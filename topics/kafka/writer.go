@@ -33,6 +33,13 @@ type WriterConfig struct {
 	WriteTimeout time.Duration
 	// MetadataTimeout bounds one metadata request to one broker.
 	MetadataTimeout time.Duration
+	// ConnsPerBroker is how many connections the writer keeps to each
+	// broker (0 means 1). A partition always goes over the same one
+	// (partition number modulo ConnsPerBroker), and each has at most one
+	// request in flight; a broker handles one request of a connection at a
+	// time, so with more than one, a slow request (a broker's GC pause, a
+	// follower late for acks=all) holds up only the partitions behind it.
+	ConnsPerBroker int
 	// StallCheck is how often the writer asks, while a produce waits for
 	// its answer, whether the partition's leader moved; when it did, the
 	// attempt is abandoned and the records go to the new leader.
@@ -86,7 +93,7 @@ type Writer struct {
 
 	mu      sync.Mutex
 	lanes   map[lane]*laneQueue
-	nodes   map[int]*node // by broker id
+	nodes   map[nodeKey]*node
 	closed  bool
 	writing sync.WaitGroup // one per lane with a write in flight
 	senders sync.WaitGroup // one per node sending
@@ -170,7 +177,7 @@ func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 		cluster:  newCluster(cfg.Kafka, cfg.MetadataTimeout),
 		log:      log.With().Str("component", "kafka-writer").Logger(),
 		lanes:    make(map[lane]*laneQueue),
-		nodes:    make(map[int]*node),
+		nodes:    make(map[nodeKey]*node),
 	}
 	w.send, w.dial = w.produce, w.connect
 	return w, nil
