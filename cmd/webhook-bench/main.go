@@ -120,7 +120,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -538,7 +537,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			w, err := kafka.NewWriter(kafka.WriterConfig{
 				Kafka: kc, BatchSize: c.batchSize, MaxRecordBytes: maxRecordBytes,
 				WriteTimeout: c.publishTO, MetadataTimeout: 2 * time.Second, StallCheck: 500 * time.Millisecond, Topics: naming.All(),
-				ConnsPerBroker: cmp.Or(c.connsPerBroker, defaultConnsPerBroker),
+				ConnsPerBroker: c.connsPerBroker, // 0: the writer's default, serve's too
 			}, zerolog.New(stderr).Level(zerolog.WarnLevel))
 			if err != nil {
 				return err
@@ -690,10 +689,6 @@ func describeBodies(o bodyOptions, vs []variant) string {
 // maxRecordBytes is the writer's record limit: serve's, from
 // BRIDGE_MAX_BODY_BYTES's default plus the record overhead.
 const maxRecordBytes = 1<<20 + 64<<10
-
-// defaultConnsPerBroker is serve's BRIDGE_KAFKA_CONNS_PER_BROKER default,
-// which the in-process writer baseline uses unless -conns-per-broker says.
-const defaultConnsPerBroker = 2
 
 func waitReady(ctx context.Context, admin *kafka.Admin, client *kafkago.Client, names []string) (map[string]int, error) {
 	deadline := time.Now().Add(60 * time.Second)

@@ -253,6 +253,19 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
+// TestConnsPerBrokerDefaultIsTheWriters: serve's default for
+// BRIDGE_KAFKA_CONNS_PER_BROKER is the writer's own, the one the
+// measurements in docs/performance.md chose.
+func TestConnsPerBrokerDefaultIsTheWriters(t *testing.T) {
+	cfg := configFromEnv(t, map[string]string{"BRIDGE_KAFKA_BROKERS": "k:9092", "BRIDGE_AUTH_TOKENS": strings.Repeat("t", 32)})
+	if cfg.KafkaConnsPerBroker != kafka.DefaultConnsPerBroker {
+		t.Errorf("BRIDGE_KAFKA_CONNS_PER_BROKER defaults to %d, the writer to %d", cfg.KafkaConnsPerBroker, kafka.DefaultConnsPerBroker)
+	}
+	if got := cfg.writer(kafka.Config{}).ConnsPerBroker; got != cfg.KafkaConnsPerBroker {
+		t.Errorf("the writer gets %d connections per broker, the setting is %d", got, cfg.KafkaConnsPerBroker)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"version"}, &out, io.Discard); err != nil {

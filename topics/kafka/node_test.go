@@ -68,19 +68,14 @@ func (b *pipeBroker) serve(c net.Conn, addr string, conn int) {
 				got = append(got, fmt.Sprintf("%s/%d=%s", tp.Topic, p.Partition, recordValues(b.t, p.RecordSet)))
 				tpName := fmt.Sprintf("%s/%d", tp.Topic, p.Partition)
 				b.mu.Lock()
-				if b.connOf == nil {
-					b.connOf = make(map[string]int)
-				}
 				if was, ok := b.connOf[tpName]; ok && was != conn {
 					b.t.Errorf("%s came over connection %d, before over %d: a partition keeps its connection", tpName, conn, was)
 				}
 				b.connOf[tpName] = conn
-				b.mu.Unlock()
 				if b.byAddr != nil {
-					b.mu.Lock()
 					b.byAddr[addr] = append(b.byAddr[addr], got[len(got)-1])
-					b.mu.Unlock()
 				}
+				b.mu.Unlock()
 				rt.Partitions = append(rt.Partitions, produce.ResponsePartition{Partition: p.Partition})
 			}
 			res.Topics = append(res.Topics, rt)
@@ -177,7 +172,7 @@ func pipeWriterConns(t *testing.T, parts map[string]int, conns int) (*Writer, *p
 		}
 		w.cluster.leaders[topic] = leaders
 	}
-	b := &pipeBroker{t: t}
+	b := &pipeBroker{t: t, connOf: make(map[string]int)}
 	w.dial = b.dial
 	t.Cleanup(func() { _ = w.Close() })
 	return w, b

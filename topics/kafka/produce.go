@@ -101,7 +101,7 @@ type nodeKey struct{ id, conn int }
 // nodeOf returns the node of broker id that carries partition, making it on
 // first use.
 func (w *Writer) nodeOf(id, partition int) *node {
-	k := nodeKey{id, partition % max(w.cfg.ConnsPerBroker, 1)}
+	k := nodeKey{id, partition % w.cfg.ConnsPerBroker}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := w.nodes[k]

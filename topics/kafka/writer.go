@@ -34,9 +34,9 @@ type WriterConfig struct {
 	// MetadataTimeout bounds one metadata request to one broker.
 	MetadataTimeout time.Duration
 	// ConnsPerBroker is how many connections the writer keeps to each
-	// broker (0 means 1). A partition always goes over the same one
-	// (partition number modulo ConnsPerBroker), and each has at most one
-	// request in flight; a broker handles one request of a connection at a
+	// broker (0 means DefaultConnsPerBroker). A partition always goes over
+	// the same one (partition number modulo ConnsPerBroker), and each has
+	// at most one request in flight; a broker handles one request of a connection at a
 	// time, so with more than one, a slow request (a broker's GC pause, a
 	// follower late for acks=all) holds up only the partitions behind it.
 	ConnsPerBroker int
@@ -160,10 +160,19 @@ func (p *pendingRecord) lastErr() error {
 	return nil
 }
 
+// DefaultConnsPerBroker is WriterConfig.ConnsPerBroker when it is 0, and
+// serve's BRIDGE_KAFKA_CONNS_PER_BROKER default: two connections were
+// measured to halve the partitions a slow request holds up without the
+// CPU of four (docs/performance.md, "Connections per broker").
+const DefaultConnsPerBroker = 2
+
 // NewWriter builds a Writer. It does not connect until the first Publish.
 func NewWriter(cfg WriterConfig, log zerolog.Logger) (*Writer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.ConnsPerBroker <= 0 {
+		cfg.ConnsPerBroker = DefaultConnsPerBroker
 	}
 	mech, tc, err := cfg.Kafka.security()
 	if err != nil {
