@@ -87,7 +87,11 @@ func TestWriterNamesTheLastAttemptWhenTimeRunsOut(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	w, _ := spyWriter(t, "t", 1, func(lane, []string) error { return refused })
 	w.cluster.cfg.Brokers = []string{"127.0.0.1:1"} // refreshes fail too
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// Long enough for the first attempt to fail even when -race and the
+	// other packages' tests share two busy cores (300 ms once was not:
+	// the deadline came before any attempt ended, and the answer could
+	// only say "timed out").
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := w.Publish(ctx, rec("t", "k", "v"))
 	var pe *PublishError
