@@ -1154,6 +1154,17 @@ func TestKubeDeployment(t *testing.T) {
 			t.Errorf("%s: request %v limit %v, want both, request at most the limit", r, req.String(), lim.String())
 		}
 	}
+	// docs/performance.md measures serve at GOMAXPROCS 1, which Go (1.25
+	// and later) derives from a CPU limit of one CPU: a limit above it, or
+	// a GOMAXPROCS of its own, would run the bridge in a way not measured.
+	if lim, ok := c.Resources.Limits[corev1.ResourceCPU]; !ok || lim.MilliValue() != 1000 {
+		t.Errorf("CPU limit %v, want 1: docs/performance.md measured the GOMAXPROCS it gives", lim.String())
+	}
+	for _, e := range c.Env {
+		if e.Name == "GOMAXPROCS" {
+			t.Errorf("the container sets GOMAXPROCS=%q: the CPU limit decides it (docs/performance.md)", e.Value)
+		}
+	}
 	checkSecurityContext(t, "deployment", pod, c)
 	checkEnvFrom(t, "deployment", c, m.configMap(t, kubeConfigMap).Name)
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
