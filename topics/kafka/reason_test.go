@@ -88,9 +88,9 @@ func TestWriterNamesTheLastAttemptWhenTimeRunsOut(t *testing.T) {
 	w, _ := spyWriter(t, "t", 1, func(lane, []string) error { return refused })
 	w.cluster.cfg.Brokers = []string{"127.0.0.1:1"} // refreshes fail too
 	// Long enough for the first attempt to fail even when -race and the
-	// other packages' tests share two busy cores (300 ms once was not:
-	// the deadline came before any attempt ended, and the answer could
-	// only say "timed out").
+	// other packages' tests share two busy cores. (The lane's answer and
+	// the deadline arriving together once made this say only "timed
+	// out": TestGaveUpNamesTheLastAttemptOfAnAnsweredRecord.)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := w.Publish(ctx, rec("t", "k", "v"))
@@ -103,6 +103,34 @@ func TestWriterNamesTheLastAttemptWhenTimeRunsOut(t *testing.T) {
 	}
 	if s := w.Stats(); s.Errors < 1 || s.Retries < 1 {
 		t.Errorf("Stats() = %+v, want errors and retries counted", s)
+	}
+}
+
+// TestGaveUpNamesTheLastAttemptOfAnAnsweredRecord: when a lane's retries
+// stop at the caller's deadline, its answer (an error) and the deadline
+// arrive together and Publish may take either; the answer, already in the
+// channel, must not hide what kept failing.
+func TestGaveUpNamesTheLastAttemptOfAnAnsweredRecord(t *testing.T) {
+	w, _ := spyWriter(t, "t", 1, nil)
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	ps := make([]pendingRecord, 1)
+	done := make(chan *pendingRecord, 1)
+	p := &ps[0]
+	var last error = refused
+	p.last.Store(&last)
+	p.err = fmt.Errorf("every caller gave up: %w", refused)
+	done <- p
+	err := w.gaveUp(ctx, ps, done)
+	if got, want := Reason(err), "timed out (last attempt: connection refused)"; got != want {
+		t.Errorf("reason %q, want %q (error: %v)", got, want, err)
+	}
+	// Acknowledged, it has nothing to name.
+	p.err = nil
+	done <- p
+	if err := w.gaveUp(ctx, ps, done); Reason(err) != "timed out" {
+		t.Errorf("with the record acknowledged: reason %q, want \"timed out\" (error: %v)", Reason(err), err)
 	}
 }
 

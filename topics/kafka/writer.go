@@ -228,16 +228,19 @@ func (w *Writer) Publish(ctx context.Context, recs ...topics.Record) error {
 }
 
 // gaveUp is the error of a Publish whose ctx ended: ctx's, and what kept
-// failing for the first of ps (in order) not answered yet.
+// failing for the first of ps (in order) not acknowledged. A record whose
+// lane answered with an error as ctx ended (its retries stop at the same
+// deadline, so the two often come together) counts as not acknowledged.
 func (w *Writer) gaveUp(ctx context.Context, ps []pendingRecord, done chan *pendingRecord) error {
-	answered := make(map[*pendingRecord]bool, len(ps))
+	acked := make(map[*pendingRecord]bool, len(ps))
 	for len(done) > 0 {
-		answered[<-done] = true
+		p := <-done
+		acked[p] = p.err == nil
 	}
 	err := ctx.Err()
 	for i := range ps {
 		p := &ps[i]
-		if answered[p] {
+		if acked[p] {
 			continue
 		}
 		last := p.lastErr()
